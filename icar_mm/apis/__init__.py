@@ -1,0 +1,46 @@
+"""What tools/train.py and tools/test.py share: config loading and runner building."""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
+                launcher: str = 'none') -> Config:
+    """Read a config of any host (its ``default_scope`` decides which) and
+    apply the usual command-line overrides."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config {path!r} does not exist.')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def build_runner(cfg: Config) -> Runner:
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def use_class_weights(runner: Runner, path: str) -> None:
+    """Make every text-generated classifier of the runner's model use an
+    exported (or refined) class-weights file."""
+    from mmengine.model import is_model_wrapper
+
+    from ..classifier import iter_classifiers
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    classifiers = list(iter_classifiers(model))
+    if not classifiers:
+        raise ValueError(f'--class-weights {path}: the model has no text-generated classifier.')
+    for classifier in classifiers:
+        classifier.set_class_weights(path)
+        classifier.follows_dataset = False
+
+
+__all__ = ['load_config', 'build_runner', 'use_class_weights']

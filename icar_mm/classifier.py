@@ -1,0 +1,291 @@
+"""THE text-generated cosine classifier, shared by every icar_mm head.
+
+    logits = exp(logit_scale) * cos(P f, w_c)      w_c = normalise(text_encoder(prompts of class c))
+
+Detection, segmentation and action heads differ only in where ``f`` comes
+from and how the loss is applied; all of them call this module.
+
+Class embeddings:
+  * test (and frozen training with ``train_templates='ensemble'``): the
+    template ensemble (each prompt normalised, averaged, renormalised);
+  * training with ``train_templates='random'``: one random template per class
+    per step (from the cached per-template embeddings when the encoder is frozen);
+  * trainable text encoder in training: recomputed every step with gradients,
+    chunked over classes with activation checkpointing to bound memory.
+Frozen-encoder embeddings are cached per (vocabulary, templates, prompt style,
+encoder weights, device), so the text encoder runs once per vocabulary, never
+per forward.
+"""
+import math
+from collections import OrderedDict
+from typing import Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.model import BaseModule
+from torch.utils.checkpoint import checkpoint as activation_checkpoint
+
+from .registry import MODELS, build_own
+from .text.vocabulary import Vocabulary, VocabularyLike, get_templates, load_vocabulary
+
+CLASS_WEIGHTS_FORMAT = 'icar_mm.class_weights/v1'
+
+
+@MODELS.register_module()
+class TextCosineClassifier(BaseModule):
+    """Cosine classifier whose class weights come from a text encoder.
+
+    Args:
+        text_encoder: config (or module) of a text encoder, e.g.
+            ``dict(type='icar_mm.OpenCLIPTextEncoder', model_name='ViT-B-32')``.
+            May be None when ``class_weights`` is given.
+        vocabulary: dataset name, list of names, or file (see
+            :mod:`icar_mm.text.vocabulary`). None: taken from the dataset's
+            ``metainfo['classes']`` by :class:`icar_mm.engine.VocabularyHook`.
+        in_channels: visual feature size. A bias-free linear projection to the
+            text space is added when it differs from the text embedding size
+            or when ``projection=True``.
+        templates / test_templates: template set name or list (test defaults
+            to ``templates``).
+        enriched: prompts with class descriptions (iCAR) or plain names.
+        train_templates: ``'random'`` (one template per class per step) or
+            ``'ensemble'``.
+        logit_scale: initial scale (1/0.05); ``learnable_scale`` makes
+            ``log(scale)`` a parameter, clamped at ``max_logit_scale`` (1/0.01).
+        background: ``None``, ``'learned'`` (a learned embedding, logit appended
+            last, mmdet convention) or ``'zero'`` (a constant zero logit).
+        bias: None, or the initial value of a learned scalar bias on class logits.
+        class_weights: exported class-weights file: run from it with no text
+            encoder in memory.
+        text_chunk_size: prompts per text-encoder batch.
+    """
+
+    def __init__(self,
+                 text_encoder: Union[dict, nn.Module, None] = None,
+                 vocabulary: Optional[VocabularyLike] = None,
+                 in_channels: Optional[int] = None,
+                 projection: Optional[bool] = None,
+                 templates: Union[str, Sequence[str]] = 'single',
+                 test_templates: Union[str, Sequence[str], None] = None,
+                 enriched: bool = True,
+                 train_templates: str = 'random',
+                 logit_scale: float = 1 / 0.05,
+                 learnable_scale: bool = False,
+                 max_logit_scale: float = 1 / 0.01,
+                 background: Optional[str] = None,
+                 bias: Optional[float] = None,
+                 class_weights: Optional[str] = None,
+                 text_chunk_size: int = 256,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        if text_encoder is None and class_weights is None:
+            raise ValueError('TextCosineClassifier needs a text_encoder config, or exported '
+                             'class_weights to run without one.')
+        if train_templates not in ('random', 'ensemble'):
+            raise ValueError(f"train_templates must be 'random' or 'ensemble', got {train_templates!r}")
+        if background not in (None, 'learned', 'zero'):
+            raise ValueError(f"background must be None, 'learned' or 'zero', got {background!r}")
+        self.text_encoder = build_own(MODELS, text_encoder) if text_encoder is not None else None
+        self.templates = get_templates(templates)
+        self.test_templates = get_templates(test_templates) if test_templates else self.templates
+        self.enriched = enriched
+        self.train_templates = train_templates
+        self.text_chunk_size = text_chunk_size
+        self.background = background
+        self._exported: Optional[torch.Tensor] = None  # [C, D] when running from exported weights
+        self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
+        self._tokens: Optional[tuple] = None
+
+        if class_weights is not None:
+            vocab, embeddings = load_class_weights(class_weights)
+            if vocabulary is not None and load_vocabulary(vocabulary).names != vocab.names:
+                raise ValueError(f'vocabulary does not match the classes stored in {class_weights!r}; '
+                                 'leave vocabulary unset to use the exported classes.')
+            self.embed_dim = embeddings.shape[1]
+            self.vocabulary, self._exported = vocab, embeddings
+        else:
+            self.embed_dim = self.text_encoder.embed_dim
+            self.vocabulary = load_vocabulary(vocabulary) if vocabulary is not None else None
+        # Whether VocabularyHook may set the vocabulary from the dataset.
+        self.follows_dataset = vocabulary is None and class_weights is None
+
+        in_channels = in_channels or self.embed_dim
+        if projection is None:
+            projection = in_channels != self.embed_dim
+        self.in_channels = in_channels
+        self.projection = nn.Linear(in_channels, self.embed_dim, bias=False) if projection else None
+        log_scale = torch.tensor(math.log(logit_scale))
+        if learnable_scale:
+            self.logit_scale = nn.Parameter(log_scale)
+        else:
+            self.register_buffer('logit_scale', log_scale)
+        self.max_log_scale = math.log(max_logit_scale)
+        if background == 'learned':
+            self.background_embedding = nn.Parameter(F.normalize(torch.randn(self.embed_dim), dim=0))
+        self.bias = nn.Parameter(torch.tensor(float(bias))) if bias is not None else None
+
+    # --- vocabulary -----------------------------------------------------------------
+    @property
+    def num_classes(self) -> int:
+        self._require_vocabulary()
+        return len(self.vocabulary)
+
+    @property
+    def class_names(self):
+        self._require_vocabulary()
+        return self.vocabulary.names
+
+    def set_vocabulary(self, vocabulary: VocabularyLike) -> None:
+        """Swap the classes at any time (open vocabulary)."""
+        vocab = load_vocabulary(vocabulary)
+        if vocab == self.vocabulary:
+            return
+        if self.text_encoder is None:
+            raise RuntimeError('This classifier runs from exported class weights and has no text '
+                               'encoder; use set_class_weights(file) or build it with a text_encoder.')
+        self.vocabulary, self._tokens = vocab, None
+
+    def set_class_weights(self, path: str) -> None:
+        """Use exported (or refined) class weights instead of the text encoder."""
+        vocab, embeddings = load_class_weights(path)
+        if embeddings.shape[1] != self.embed_dim:
+            raise ValueError(f'{path!r} holds {embeddings.shape[1]}-d class weights, but this '
+                             f'classifier works in {self.embed_dim}-d; export them from a model '
+                             'with the same text embedding size.')
+        self.vocabulary, self._exported = vocab, embeddings
+
+    def _require_vocabulary(self):
+        if self.vocabulary is None:
+            raise RuntimeError(
+                'The classifier has no vocabulary yet: name one in the config (vocabulary=...), '
+                "add dict(type='icar_mm.VocabularyHook') to custom_hooks to take the dataset's "
+                "metainfo['classes'], or call set_vocabulary(...).")
+
+    # --- class embeddings -----------------------------------------------------------
+    def _encode(self, prompts: Sequence[str], grad: bool) -> torch.Tensor:
+        """Normalised embeddings of prompts, chunked; checkpointed when ``grad``."""
+        enc = self.text_encoder
+        tokens = enc.tokenize(prompts).to(enc.device)
+        out = []
+        for chunk in tokens.split(self.text_chunk_size):
+            if grad:
+                out.append(activation_checkpoint(enc.encode_tokens, chunk, use_reentrant=False))
+            else:
+                out.append(enc.encode_tokens(chunk))
+        return F.normalize(torch.cat(out).float(), dim=-1)
+
+    def _prompt_table(self, templates):
+        """[C][T] prompts for the current vocabulary."""
+        return self.vocabulary.prompts(templates, self.enriched)
+
+    def _cached(self, kind: str, templates) -> torch.Tensor:
+        enc = self.text_encoder
+        key = (kind, self.vocabulary.fingerprint, templates, self.enriched,
+               enc.weights_stamp(), enc.device)
+        if key not in self._cache:
+            with torch.no_grad():
+                table = self._prompt_table(templates)
+                flat = self._encode([p for row in table for p in row], grad=False)
+                per_template = flat.view(len(table), len(templates), -1)
+                self._cache[key] = (per_template if kind == 'per_template'
+                                    else F.normalize(per_template.mean(1), dim=-1))
+            while len(self._cache) > 8:
+                self._cache.popitem(last=False)
+        return self._cache[key]
+
+    def class_embeddings(self) -> torch.Tensor:
+        """``[num_classes, embed_dim]`` L2-normalised class weights for this step."""
+        self._require_vocabulary()
+        if self._exported is not None:
+            if self._exported.device != self.logit_scale.device:
+                self._exported = self._exported.to(self.logit_scale.device)
+            return self._exported
+        if not self.training:
+            return self._cached('ensemble', self.test_templates)
+        trainable = self.text_encoder.trainable and torch.is_grad_enabled()
+        if self.train_templates == 'ensemble':
+            if not trainable:
+                return self._cached('ensemble', self.templates)
+            table = self._prompt_table(self.templates)
+            flat = self._encode([p for row in table for p in row], grad=True)
+            return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
+        choice = torch.randint(len(self.templates), (len(self.vocabulary),))
+        if not trainable:
+            per_template = self._cached('per_template', self.templates)
+            return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
+        table = self._prompt_table(self.templates)
+        return self._encode([row[i] for row, i in zip(table, choice.tolist())], grad=True)
+
+    # --- forward ----------------------------------------------------------------------
+    def scale(self) -> torch.Tensor:
+        return self.logit_scale.clamp(max=self.max_log_scale).exp()
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """``[..., in_channels]`` -> logits ``[..., num_classes (+1 background)]``."""
+        if self.projection is not None:
+            features = self.projection(features)
+        features = F.normalize(features, dim=-1)
+        weights = self.class_embeddings().to(features.dtype)
+        if self.background == 'learned':
+            weights = torch.cat([weights, F.normalize(self.background_embedding, dim=0)[None].to(weights)])
+        logits = F.linear(features, weights * self.scale().to(features.dtype))
+        if self.bias is not None:
+            logits = logits + self.bias
+        if self.background == 'zero':
+            logits = torch.cat([logits, logits.new_zeros(logits.shape[:-1] + (1,))], dim=-1)
+        return logits
+
+    # --- export --------------------------------------------------------------------
+    @torch.no_grad()
+    def export_class_weights(self, path: str) -> None:
+        """Write the test-time class weights of the current vocabulary."""
+        was_training = self.training
+        self.eval()
+        try:
+            embeddings = self.class_embeddings().float().cpu()
+        finally:
+            self.train(was_training)
+        torch.save(dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=self.vocabulary.to_dict(),
+                        templates=list(self.test_templates), enriched=self.enriched,
+                        embeddings=embeddings.contiguous()), path)
+
+    # --- persistence: the vocabulary travels with the weights ---------------------------
+    def get_extra_state(self):
+        return dict(vocabulary=self.vocabulary.to_dict() if self.vocabulary is not None else None)
+
+    def set_extra_state(self, state):
+        saved = (state or {}).get('vocabulary')
+        # A vocabulary named in the config wins; otherwise adopt the checkpoint's
+        # (e.g. inference with no dataset at hand).
+        if saved is not None and self.follows_dataset and self._exported is None:
+            self.vocabulary = load_vocabulary(saved['classes'])
+
+    def extra_repr(self) -> str:
+        n = len(self.vocabulary) if self.vocabulary is not None else 'dataset'
+        return (f'classes={n}, embed_dim={self.embed_dim}, templates={len(self.templates)}, '
+                f'enriched={self.enriched}, background={self.background}, '
+                f'exported={self._exported is not None}')
+
+
+def load_class_weights(path: str):
+    """Read an exported class-weights file -> (Vocabulary, [C, D] tensor)."""
+    from .checkpoints import read_checkpoint
+    data = read_checkpoint(path)
+    if not isinstance(data, dict) or data.get('format') != CLASS_WEIGHTS_FORMAT:
+        raise ValueError(f'{path!r} is not an icar_mm class-weights file (expected format '
+                         f'{CLASS_WEIGHTS_FORMAT!r}); write one with '
+                         'TextCosineClassifier.export_class_weights or tools/export_class_weights.py.')
+    vocab = load_vocabulary(data['vocabulary']['classes'])
+    emb = data['embeddings']
+    if emb.ndim != 2 or emb.shape[0] != len(vocab):
+        raise ValueError(f'{path!r}: class weights of shape {tuple(emb.shape)} do not match its '
+                         f'{len(vocab)} classes; the file is damaged, export it again.')
+    return vocab, F.normalize(emb.float(), dim=-1)
+
+
+def iter_classifiers(model: nn.Module):
+    return (m for m in model.modules() if isinstance(m, TextCosineClassifier))
+
+
+__all__ = ['TextCosineClassifier', 'load_class_weights', 'iter_classifiers', 'Vocabulary']

@@ -1,0 +1,204 @@
+"""The embedded open-vocabulary world: coloured shapes on textured backgrounds.
+
+Classes are colour-shape pairs ("red circle"), each with a one-sentence
+description. Some pairs are *novel*: they appear in images and captions but
+never as box labels in the base split. Every colour and every shape also
+appears in base classes, so novel classes are reachable by composition.
+
+Writers (all deterministic by seed, offline, a few seconds):
+  * :func:`write_detection_set`  COCO-format json with boxes, masks and captions;
+  * :func:`write_segmentation_set`  images + label-map PNGs in mmseg's layout;
+  * :func:`write_video_set`  short mp4 clips + an mmaction annotation list.
+"""
+import json
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+COLOURS: Dict[str, Tuple[Tuple[int, int, int], str]] = {
+    # name: (RGB, description fragment)
+    'red': ((220, 40, 40), 'bright red like a ripe tomato'),
+    'green': ((40, 170, 60), 'grass green'),
+    'blue': ((40, 90, 230), 'deep blue like a clear sky at noon'),
+    'yellow': ((235, 205, 30), 'sunny yellow like a lemon'),
+}
+SHAPES: Dict[str, str] = {
+    'circle': 'a round flat shape with one smooth curved edge and no corners',
+    'square': 'a flat shape with four equal straight sides and four right-angled corners',
+    'triangle': 'a flat shape with three straight sides and three pointed corners',
+    'cross': 'a plus-shaped figure made of two equal bars crossing at right angles',
+}
+# One held-out pair per colour and per shape (a shifted diagonal).
+NOVEL_PAIRS = (('red', 'square'), ('green', 'triangle'), ('blue', 'cross'), ('yellow', 'circle'))
+
+
+def class_name(colour: str, shape: str) -> str:
+    return f'{colour} {shape}'
+
+
+def synthetic_vocabulary() -> List[dict]:
+    """All colour-shape classes as vocabulary entries (name + description)."""
+    return [dict(name=class_name(c, s), description=f'{SHAPES[s]}, coloured {COLOURS[c][1]}.')
+            for c in COLOURS for s in SHAPES]
+
+
+ALL_CLASSES = tuple(e['name'] for e in synthetic_vocabulary())
+NOVEL_CLASSES = tuple(class_name(c, s) for c, s in NOVEL_PAIRS)
+BASE_CLASSES = tuple(n for n in ALL_CLASSES if n not in NOVEL_CLASSES)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Low-contrast grey texture: stripes or checks plus noise."""
+    yy, xx = np.mgrid[:size, :size]
+    period = rng.uniform(6, 20)
+    angle = rng.uniform(0, np.pi)
+    pattern = np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / period * 2 * np.pi)
+    if rng.random() < 0.5:
+        pattern = pattern * np.sin((xx * np.sin(angle) - yy * np.cos(angle)) / period * 2 * np.pi)
+    base = rng.uniform(90, 160)
+    img = base + 18 * pattern[..., None] + rng.normal(0, 6, (size, size, 3))
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
+    mask = np.zeros((size, size), np.uint8)
+    if shape == 'circle':
+        cv2.circle(mask, (cx, cy), r, 1, -1)
+    elif shape == 'square':
+        cv2.rectangle(mask, (cx - r, cy - r), (cx + r, cy + r), 1, -1)
+    elif shape == 'triangle':
+        pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)
+        cv2.fillPoly(mask, [pts], 1)
+    elif shape == 'cross':
+        w = max(r // 3, 1)
+        cv2.rectangle(mask, (cx - r, cy - w), (cx + r, cy + w), 1, -1)
+        cv2.rectangle(mask, (cx - w, cy - r), (cx + w, cy + r), 1, -1)
+    return mask.astype(bool)
+
+
+def render_scene(rng: np.random.Generator, size: int, classes: Sequence[str],
+                 max_objects: int = 3) -> Tuple[np.ndarray, List[dict]]:
+    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping."""
+    img = _background(rng, size)
+    objects, occupied = [], np.zeros((size, size), bool)
+    for _ in range(int(rng.integers(1, max_objects + 1))):
+        name = classes[int(rng.integers(len(classes)))]
+        colour, shape = name.split(' ')
+        for _try in range(20):
+            r = int(rng.integers(size // 10, size // 5))
+            cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+            mask = _shape_mask(shape, cx, cy, r, size)
+            if not (mask & occupied).any():
+                break
+        else:
+            continue
+        occupied |= mask
+        rgb = np.array(COLOURS[colour][0]) + rng.normal(0, 8, 3)
+        img[mask] = np.clip(rgb, 0, 255).astype(np.uint8)
+        ys, xs = np.nonzero(mask)
+        box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+        objects.append(dict(name=name, bbox=box, mask=mask))
+    return img, objects
+
+
+def caption_of(objects: List[dict]) -> str:
+    names = [o['name'] for o in objects]
+    if len(names) == 1:
+        return f'a picture of a {names[0]} on a textured background.'
+    return f'a picture of a {", a ".join(names[:-1])} and a {names[-1]} on a textured background.'
+
+
+def _mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
+
+
+def write_detection_set(root: str, split: str = 'train', num_images: int = 16, size: int = 128,
+                        seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
+                        label_classes: Optional[Sequence[str]] = None,
+                        categories: Sequence[str] = ALL_CLASSES) -> str:
+    """Write ``root/images/<split>/*.jpg`` and ``root/annotations/<split>.json``
+    (COCO instances with boxes, polygon masks and a caption per image).
+
+    ``scene_classes`` may appear in images and captions; only objects of
+    ``label_classes`` (default: all of them) get box annotations, which makes
+    a base-only training set when novel classes are drawn but not labelled.
+    Returns the annotation file path.
+    """
+    rng = np.random.default_rng(seed)
+    label_classes = set(scene_classes if label_classes is None else label_classes)
+    cat_id = {n: i + 1 for i, n in enumerate(categories)}
+    img_dir = osp.join(root, 'images', split)
+    os.makedirs(img_dir, exist_ok=True)
+    os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
+    images, annotations, captions = [], [], []
+    for i in range(num_images):
+        img, objects = render_scene(rng, size, list(scene_classes))
+        file_name = f'{split}_{i:05d}.jpg'
+        cv2.imwrite(osp.join(img_dir, file_name), img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
+        images.append(dict(id=i + 1, file_name=file_name, width=size, height=size))
+        captions.append(dict(image_id=i + 1, id=i + 1, caption=caption_of(objects)))
+        for o in objects:
+            if o['name'] in label_classes:
+                annotations.append(dict(
+                    id=len(annotations) + 1, image_id=i + 1, category_id=cat_id[o['name']],
+                    bbox=o['bbox'], area=float(o['mask'].sum()), iscrowd=0,
+                    segmentation=_mask_to_polygons(o['mask'])))
+    ann_file = osp.join(root, 'annotations', f'{split}.json')
+    with open(ann_file, 'w') as f:
+        json.dump(dict(images=images, annotations=annotations, captions=captions,
+                       categories=[dict(id=cat_id[n], name=n) for n in categories]), f)
+    return ann_file
+
+
+def write_segmentation_set(root: str, split: str = 'train', num_images: int = 8, size: int = 64,
+                           seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
+                           classes: Sequence[str] = ALL_CLASSES, ignore_index: int = 255) -> None:
+    """Write ``root/img_dir/<split>/*.jpg`` and ``root/ann_dir/<split>/*.png``
+    label maps (index in ``classes``; background and unlisted classes ignored)."""
+    rng = np.random.default_rng(seed)
+    index = {n: i for i, n in enumerate(classes)}
+    for sub in ('img_dir', 'ann_dir'):
+        os.makedirs(osp.join(root, sub, split), exist_ok=True)
+    for i in range(num_images):
+        img, objects = render_scene(rng, size, list(scene_classes))
+        label = np.full((size, size), ignore_index, np.uint8)
+        for o in objects:
+            if o['name'] in index:
+                label[o['mask']] = index[o['name']]
+        cv2.imwrite(osp.join(root, 'img_dir', split, f'{i:05d}.jpg'), img[..., ::-1])
+        cv2.imwrite(osp.join(root, 'ann_dir', split, f'{i:05d}.png'), label)
+
+
+def write_video_set(root: str, split: str = 'train', num_videos: int = 8, size: int = 64,
+                    num_frames: int = 16, seed: int = 0,
+                    classes: Sequence[str] = ALL_CLASSES) -> str:
+    """Write ``root/videos/<split>/*.mp4`` (one shape moving across a textured
+    background; its class is the label) and ``root/<split>_list.txt`` lines
+    ``<file> <label>`` as mmaction's VideoDataset reads them."""
+    rng = np.random.default_rng(seed)
+    vid_dir = osp.join(root, 'videos', split)
+    os.makedirs(vid_dir, exist_ok=True)
+    lines = []
+    for i in range(num_videos):
+        label = int(rng.integers(len(classes)))
+        colour, shape = classes[label].split(' ')
+        bg = _background(rng, size)
+        r = size // 6
+        (x0, y0), (x1, y1) = rng.integers(r + 1, size - r - 1, (2, 2))
+        path = osp.join(vid_dir, f'{i:05d}.mp4')
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8, (size, size))
+        for t in np.linspace(0, 1, num_frames):
+            frame = bg.copy()
+            mask = _shape_mask(shape, int(x0 + t * (x1 - x0)), int(y0 + t * (y1 - y0)), r, size)
+            frame[mask] = COLOURS[colour][0]
+            writer.write(frame[..., ::-1].copy())
+        writer.release()
+        lines.append(f'{osp.basename(path)} {label}')
+    ann_file = osp.join(root, f'{split}_list.txt')
+    with open(ann_file, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return ann_file

@@ -1,0 +1,3 @@
+from .hooks import VocabularyHook
+
+__all__ = ['VocabularyHook']

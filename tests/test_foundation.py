@@ -1,0 +1,78 @@
+"""The installed stack, the registry and the train/test tools on stock host configs."""
+import glob
+import os.path as osp
+
+import pytest
+
+from conftest import TEST_CONFIGS, data_root_options, run_tool
+
+
+def test_hosts_and_compiled_ops_import():
+    import mmaction
+    import mmcv
+    import mmdet
+    import mmengine
+    import mmseg
+    import open_clip
+    from mmcv.ops import RoIAlign, nms
+    import torch
+    assert mmcv.__version__ == '2.0.1' and mmengine.__version__ == '0.10.7'
+    assert (mmdet.__version__, mmseg.__version__, mmaction.__version__) == ('3.3.0', '1.2.2', '1.1.0')
+    assert open_clip.__version__ == '3.3.0'
+    # the compiled ops run, not just import
+    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]])
+    _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
+    assert keep.tolist() == [0, 2]
+    feats = RoIAlign((2, 2), 1.0, 0)(torch.ones(1, 1, 8, 8), torch.tensor([[0., 0., 0., 4., 4.]]))
+    assert torch.allclose(feats, torch.ones(1, 1, 2, 2))
+
+
+@pytest.mark.parametrize('scope,registry_module', [
+    ('mmdet', 'mmdet.registry'), ('mmseg', 'mmseg.registry'), ('mmaction', 'mmaction.registry')])
+def test_registry_round_trip_under_each_host_scope(scope, registry_module):
+    import importlib
+
+    from mmengine.registry import DefaultScope
+
+    from icar_mm.classifier import TextCosineClassifier
+    host_models = importlib.import_module(registry_module).MODELS
+    cfg = dict(type='icar_mm.TextCosineClassifier', vocabulary=['cat', 'dog'],
+               text_encoder=dict(type='OpenCLIPTextEncoder', model_name='iCAR-Tiny'))
+    with DefaultScope.overwrite_default_scope(scope):
+        classifier = host_models.build(cfg)
+        # host modules still resolve in the same scope
+        assert host_models.build(dict(type='CrossEntropyLoss')) is not None
+    assert isinstance(classifier, TextCosineClassifier)
+    assert classifier.class_names == ('cat', 'dog')
+
+
+def _train_then_test(config, options, tmp_path, metric_key):
+    work_dir = tmp_path / 'work'
+    run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
+    ckpts = sorted(glob.glob(str(work_dir / '*.pth')))
+    assert ckpts, f'no checkpoint written in {work_dir}'
+    out = run_tool('tools/test.py', config, ckpts[-1], '--work-dir', tmp_path / 'test',
+                   '--cfg-options', *options)
+    assert metric_key in out, out[-3000:]
+
+
+@pytest.mark.slow
+def test_train_then_test_stock_mmdet_config(det_data, tmp_path):
+    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_mask_rcnn.py'), data_root_options(det_data),
+                     tmp_path, 'coco/segm_mAP')
+
+
+@pytest.mark.slow
+def test_train_then_test_stock_mmseg_config(seg_data, tmp_path):
+    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_fcn.py'), data_root_options(seg_data),
+                     tmp_path, 'mIoU')
+
+
+@pytest.mark.slow
+def test_train_then_test_stock_mmaction_config(video_data, tmp_path):
+    options = []
+    for split, loaders in (('train', ('train',)), ('val', ('val', 'test'))):
+        for loader in loaders:
+            options += [f'{loader}_dataloader.dataset.ann_file={video_data}/{split}_list.txt',
+                        f'{loader}_dataloader.dataset.data_prefix.video={video_data}/videos/{split}']
+    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_tsn.py'), options, tmp_path, 'acc/top1')
