@@ -127,20 +127,25 @@ def convert_text(sd: StateDict, layout: str) -> Tuple[StateDict, Tuple[str, ...]
                           'open_clip, iCAR (sentence_model.*) or icar_mm checkpoint.')
 
 
+def _named(key: str, patterns: Iterable[str]) -> bool:
+    """Whether ``key`` starts with, or has a dotted component starting with, a pattern."""
+    return any(key.startswith(p) or f'.{p}' in key for p in patterns)
+
+
 def load_strict(module: nn.Module, sd: StateDict, source: str, what: str,
                 allowed_missing: Iterable[str] = (), ignored: Iterable[str] = (),
                 left_out: Iterable[str] = ()) -> None:
     """Strict ``load_state_dict`` with named exceptions and a clear report.
 
-    ``allowed_missing``/``ignored`` are key prefixes a converter explicitly
+    ``allowed_missing``/``ignored`` are key patterns (see ``_named``) a converter explicitly
     does not expect to match; anything else missing or unexpected is an error.
     ``left_out`` names what the converter dropped on purpose (for the log).
     """
     own = module.state_dict()
-    allowed_missing, ignored, left_out = tuple(allowed_missing), tuple(ignored), tuple(left_out)
-    missing = [k for k in own if k not in sd and not k.startswith(allowed_missing)
+    left_out = tuple(left_out)
+    missing = [k for k in own if k not in sd and not _named(k, allowed_missing)
                and not k.endswith('_extra_state')]
-    unexpected = [k for k in sd if k not in own and not k.startswith(ignored)]
+    unexpected = [k for k in sd if k not in own and not _named(k, ignored)]
     shape = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}'
              for k in sd if k in own and sd[k].shape != own[k].shape]
     matched = [k for k in sd if k in own and sd[k].shape == own[k].shape]
@@ -164,3 +169,78 @@ def load_text_encoder(encoder: nn.Module, path: str) -> None:
     layout = detect_layout(sd)
     converted, left_out = convert_text(sd, layout)
     load_strict(encoder, converted, f'{path} ({layout} layout)', 'text encoder', left_out=left_out)
+
+
+# --- image side: 2D Swin -------------------------------------------------------
+# Buffers a Microsoft / iCAR Swin file stores that mmdet's Swin rebuilds itself,
+# and its classification head: named, never silently matched.
+_SWIN_IGNORED = ('head.', 'attn_mask', 'relative_position_index', 'relative_coords_table')
+_SWIN_NEW = ('norm0.', 'norm1.', 'norm2.')  # per-stage output norms mm adds for FPN / UPerNet
+
+
+def convert_swin(sd: StateDict, layout: str, num_stages: int = 4) -> Tuple[StateDict, Tuple[str, ...]]:
+    """Map a checkpoint's 2D Swin image encoder to mmdet's ``SwinTransformer``
+    keys, reusing mmdet's own ``swin_converter`` for the Microsoft layout.
+    Returns the converted dict and the prefixes left out on purpose."""
+    left_out: Tuple[str, ...] = ()
+    if layout == 'icar':
+        left_out = ('sentence_model.', 'visual_model.projector.', 'logit_scale')
+        sd = {k[len('visual_model.backbone.'):]: v for k, v in sd.items()
+              if k.startswith('visual_model.backbone.')}
+        if not sd:
+            raise CheckpointError('This iCAR checkpoint holds no image encoder (visual_model.backbone.*).')
+        layout = detect_layout(sd)
+    elif layout == 'icar_mm':
+        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+        left_out = ('neck.', 'rpn_head.', 'roi_head.', 'decode_head.', 'auxiliary_head.', 'cls_head.')
+        layout = 'mm_swin'
+    if layout == 'microsoft_swin':
+        from mmdet.models.backbones.swin import swin_converter
+        # The Microsoft release's final norm is the norm of the last stage's output.
+        renamed = {(f'norm{num_stages - 1}.' + k[5:] if k.startswith('norm.') else k): v
+                   for k, v in sd.items()}
+        sd = {k[len('backbone.'):]: v for k, v in swin_converter(renamed).items()}
+        return sd, left_out + _SWIN_IGNORED
+    if layout == 'mm_swin':
+        return dict(sd), left_out + _SWIN_IGNORED
+    raise CheckpointError(f'A {layout!r} checkpoint holds no 2D Swin image encoder; expected an iCAR '
+                          '(visual_model.backbone.*), Microsoft Swin or OpenMMLab Swin checkpoint.')
+
+
+def adapt_swin_tensors(sd: StateDict, model_sd: StateDict) -> StateDict:
+    """Resolution changes, as mmdet's Swin does when it loads a checkpoint:
+    absolute position embeddings reshaped to NCHW, relative position bias
+    tables resized bicubically to the model's window size."""
+    import torch.nn.functional as F
+    sd = dict(sd)
+    ape = sd.get('absolute_pos_embed')
+    if ape is not None and 'absolute_pos_embed' in model_sd and ape.dim() == 3:
+        n, c, h, w = model_sd['absolute_pos_embed'].shape
+        if ape.shape == (n, h * w, c):
+            sd['absolute_pos_embed'] = ape.view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
+    for key, table in list(sd.items()):
+        if 'relative_position_bias_table' in key and key in model_sd:
+            (l1, heads1), (l2, heads2) = table.shape, model_sd[key].shape
+            if heads1 == heads2 and l1 != l2:
+                s1, s2 = int(l1 ** 0.5), int(l2 ** 0.5)
+                resized = F.interpolate(table.permute(1, 0).reshape(1, heads1, s1, s1),
+                                        size=(s2, s2), mode='bicubic')
+                sd[key] = resized.view(heads2, l2).permute(1, 0).contiguous()
+    return sd
+
+
+def load_swin_backbone(backbone: nn.Module, path: str, num_stages: int) -> None:
+    sd = state_dict_of(read_checkpoint(path))
+    layout = detect_layout(sd)
+    converted, left_out = convert_swin(sd, layout, num_stages)
+    converted = adapt_swin_tensors(converted, backbone.state_dict())
+    # Stage output norms a classification Swin does not have (it normalises only the
+    # last stage) start from their init; buffers mm rebuilds need not be in the file.
+    new = tuple(p for p in _SWIN_NEW if not any(k.startswith(p) for k in converted))
+    load_strict(backbone, converted, f'{path} ({layout} layout)', 'Swin backbone',
+                allowed_missing=new + ('relative_position_index',), ignored=_SWIN_IGNORED,
+                left_out=left_out)
+    if new:
+        MMLogger.get_current_instance().info(
+            f'Swin stage output norms {", ".join(p.rstrip(".") for p in new)} are not in {path}: '
+            'initialised fresh (expected for classification checkpoints).')

@@ -225,11 +225,13 @@ class TextCosineClassifier(BaseModule):
         """``[..., in_channels]`` -> logits ``[..., num_classes (+1 background)]``."""
         if self.projection is not None:
             features = self.projection(features)
-        features = F.normalize(features, dim=-1)
+        # normalise and scale the features in one pass: the [C, D] weights are used as cached
+        norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        features = features * (self.scale().to(features.dtype) / norm)
         weights = self.class_embeddings().to(features.dtype)
         if self.background == 'learned':
             weights = torch.cat([weights, F.normalize(self.background_embedding, dim=0)[None].to(weights)])
-        logits = F.linear(features, weights * self.scale().to(features.dtype))
+        logits = F.linear(features, weights)
         if self.bias is not None:
             logits = logits + self.bias
         if self.background == 'zero':

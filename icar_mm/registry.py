@@ -29,7 +29,7 @@ from mmengine.registry import Registry
 SCOPE = 'icar_mm'
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
-                  locations=['icar_mm.text', 'icar_mm.classifier'])
+                  locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
                     locations=[])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,

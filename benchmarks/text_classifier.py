@@ -1,0 +1,143 @@
+"""Cost of the text-generated cosine classifier, side by side with baselines
+run in the same process.
+
+    python benchmarks/text_classifier.py                  # full size (LVIS-like 1203 x 80)
+    python benchmarks/text_classifier.py --classes 100 --templates 8   # quick look
+
+1. Building class weights (random-init text towers, frozen): the tiny tower
+   and ViT-B-32 for ``--classes`` x ``--templates`` prompts; reported against
+   the same tower run on untrimmed (77-token) batches, i.e. what open_clip's
+   own ``build_zero_shot_classifier`` costs.
+2. A cached classifier forward vs a plain ``nn.Linear`` of the same shape
+   (``--rois`` features x classes): median time ratio.
+3. Peak memory of each step (CUDA allocator peak, or process RSS growth on CPU).
+"""
+import argparse
+import os
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+from icar_mm.classifier import TextCosineClassifier  # noqa: E402
+from icar_mm.text.encoder import OpenCLIPTextEncoder  # noqa: E402
+
+
+def peak_mb(device):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB (Linux)
+
+
+def reset_peak(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def median_time(fn, device, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def vocabulary(num_classes):
+    return [f'class number {i}' for i in range(num_classes)]
+
+
+def build_weights(model_name, args, device):
+    """Seconds to build class weights, trimmed (ours) vs full-length batches."""
+    templates = [f'template {i} of a {{}}.' for i in range(args.templates)]
+    torch.manual_seed(0)
+    encoder = OpenCLIPTextEncoder(model_name).to(device)
+    clf = TextCosineClassifier(encoder, vocabulary(args.classes), templates=templates,
+                               text_chunk_size=args.chunk).to(device).eval()
+    reset_peak(device)
+    sync(device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        clf.class_embeddings()
+    sync(device)
+    ours = time.perf_counter() - t0
+    mem = peak_mb(device)
+    # Baseline: the same prompts through the tower at full context length.
+    prompts = [t.format(c) for c in vocabulary(args.classes) for t in templates]
+    tokens = encoder.tokenize(prompts)
+    sync(device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for chunk in tokens.split(args.chunk):
+            encoder.tower(chunk.to(device))
+    sync(device)
+    full = time.perf_counter() - t0
+    return ours, full, mem
+
+
+def forward_ratio(args, device):
+    torch.manual_seed(0)
+    clf = TextCosineClassifier(dict(type='OpenCLIPTextEncoder', model_name=args.forward_model),
+                               vocabulary(args.classes)).to(device).eval()
+    # same shape: features of the text embedding size -> classes
+    dim = clf.embed_dim
+    linear = nn.Linear(dim, args.classes, bias=False).to(device).eval()
+    feats = torch.randn(args.rois, dim, device=device)
+    with torch.inference_mode():
+        clf(feats)  # fills the cache
+        ours, base = [], []
+        for _ in range(args.rounds):  # interleaved, so drift hits both alike
+            ours.append(median_time(lambda: clf(feats), device, args.repeats))
+            base.append(median_time(lambda: linear(feats), device, args.repeats))
+    return statistics.median(ours), statistics.median(base), dim
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--classes', type=int, default=1203)
+    parser.add_argument('--templates', type=int, default=80)
+    parser.add_argument('--models', nargs='+', default=['iCAR-Tiny', 'ViT-B-32'])
+    parser.add_argument('--chunk', type=int, default=1024, help='prompts per text-encoder batch')
+    parser.add_argument('--rois', type=int, default=1024, help='features per classifier forward')
+    parser.add_argument('--forward-model', default='ViT-B-32',
+                        help='text tower whose embedding size sets the forward shape')
+    parser.add_argument('--repeats', type=int, default=20)
+    parser.add_argument('--rounds', type=int, default=5)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1)))
+    print(f'device={device} threads={torch.get_num_threads()} torch={torch.__version__}')
+
+    print(f'\n1. class weights for {args.classes} classes x {args.templates} templates '
+          f'({args.classes * args.templates} prompts)')
+    print(f'{"text tower":<12} {"ours (s)":>10} {"77-token (s)":>13} {"ratio":>7} {"peak MiB":>9}')
+    for name in args.models:
+        ours, full, mem = build_weights(name, args, device)
+        print(f'{name:<12} {ours:>10.2f} {full:>13.2f} {ours / full:>7.2f} {mem:>9.0f}')
+
+    ours, base, dim = forward_ratio(args, device)
+    print(f'\n2. forward of {args.rois} x {dim} features over {args.classes} classes '
+          f'(median of {args.rounds} rounds x {args.repeats})')
+    print(f'{"nn.Linear (ms)":>15} {"cached cosine (ms)":>19} {"ratio":>7}')
+    print(f'{base * 1e3:>15.3f} {ours * 1e3:>19.3f} {ours / base:>7.3f}')
+
+
+if __name__ == '__main__':
+    main()
