@@ -21,3 +21,4 @@ demo: setup
 
 benchmark: setup
 	$(PY) benchmarks/text_classifier.py
+	$(PY) benchmarks/detection_head.py

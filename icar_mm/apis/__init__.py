@@ -43,4 +43,27 @@ def use_class_weights(runner: Runner, path: str) -> None:
         classifier.follows_dataset = False
 
 
-__all__ = ['load_config', 'build_runner', 'use_class_weights']
+def set_vocabulary(model, vocabulary) -> None:
+    """Give every text-generated classifier of ``model`` a new vocabulary (names,
+    a shipped dataset name or a file) and keep ``model.dataset_meta`` in step,
+    so host visualizers and inferencers name the new classes."""
+    from mmengine.model import is_model_wrapper
+
+    from ..classifier import iter_classifiers
+    from ..text.vocabulary import load_vocabulary
+    model = model.module if is_model_wrapper(model) else model
+    vocab = load_vocabulary(vocabulary)
+    classifiers = list(iter_classifiers(model))
+    if not classifiers:
+        raise ValueError('The model has no text-generated classifier, so its classes cannot be changed.')
+    for classifier in classifiers:
+        classifier.set_vocabulary(vocab)
+        classifier.follows_dataset = False
+    meta = dict(getattr(model, 'dataset_meta', None) or {})
+    meta['classes'] = vocab.names
+    if isinstance(meta.get('palette'), (list, tuple)) and len(meta['palette']) < len(vocab):
+        meta['palette'] = 'random'
+    model.dataset_meta = meta
+
+
+__all__ = ['load_config', 'build_runner', 'use_class_weights', 'set_vocabulary']

@@ -1,0 +1,66 @@
+"""Detect any classes, named at run time, with a trained text-generated detector.
+
+    python tools/detect.py CONFIG CHECKPOINT IMAGE [IMAGE ...] \
+        --classes "red circle,blue cross" | --vocabulary coco | --vocabulary my_classes.txt \
+        [--out-dir outputs/detect] [--score-thr 0.3] [--device cpu]
+
+Writes, through mmdet's DetInferencer: ``OUT/vis/<image>`` with the detections
+drawn (mmdet's visualizer), ``OUT/preds/<image>.json`` (labels, scores, boxes),
+and ``OUT/detections.json`` with class names, for all images.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('images', nargs='+', help='image files or folders')
+    vocab = parser.add_mutually_exclusive_group()
+    vocab.add_argument('--classes', help='comma-separated class names')
+    vocab.add_argument('--vocabulary', help='a shipped vocabulary name (e.g. coco) or a .txt/.json file')
+    parser.add_argument('--out-dir', default='outputs/detect')
+    parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--device', default=None)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    from mmdet.apis import DetInferencer
+
+    from icar_mm.apis import set_vocabulary
+    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+                               palette='random', show_progress=False)
+    if args.classes or args.vocabulary:
+        spec = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary
+        set_vocabulary(inferencer.model, spec)
+        inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
+    classes = inferencer.model.dataset_meta['classes']
+    results = inferencer(args.images, out_dir=args.out_dir, no_save_pred=False,
+                         pred_score_thr=args.score_thr)
+    images = [p for path in args.images for p in
+              (sorted(osp.join(path, f) for f in os.listdir(path)) if osp.isdir(path) else [path])]
+    summary = []
+    for image, pred in zip(images, results['predictions']):
+        keep = [i for i, s in enumerate(pred['scores']) if s >= args.score_thr]
+        summary.append(dict(image=image, detections=[
+            dict(label=classes[pred['labels'][i]], score=round(pred['scores'][i], 4), bbox=pred['bboxes'][i])
+            for i in keep]))
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'detections.json'), 'w') as f:
+        json.dump(dict(classes=list(classes), results=summary), f, indent=1)
+    for item in summary:
+        found = ', '.join(f'{d["label"]} {d["score"]:.2f}' for d in item['detections'][:5]) or 'nothing'
+        print(f'{item["image"]}: {found}')
+    print(f'drawn detections in {osp.join(args.out_dir, "vis")}, boxes in {osp.join(args.out_dir, "detections.json")}')
+
+
+if __name__ == '__main__':
+    main()
