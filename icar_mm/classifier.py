@@ -283,7 +283,11 @@ def load_class_weights(path: str):
     if emb.ndim != 2 or emb.shape[0] != len(vocab):
         raise ValueError(f'{path!r}: class weights of shape {tuple(emb.shape)} do not match its '
                          f'{len(vocab)} classes; the file is damaged, export it again.')
-    return vocab, F.normalize(emb.float(), dim=-1)
+    emb = emb.float()
+    # exported weights are unit vectors already: renormalising would change the last bits
+    if not torch.allclose(emb.norm(dim=-1), torch.ones(len(emb)), atol=1e-5):
+        emb = F.normalize(emb, dim=-1)
+    return vocab, emb
 
 
 def iter_classifiers(model: nn.Module):

@@ -41,11 +41,12 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip --disable-pip-version-check)
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+# pip, minus the noise of index folders that lack a package
+pip_() { "$PY" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
 
 say "installing build tools and torch $TORCH_VERSION (skipped when present)"
-"${PIP[@]}" install -q -r requirements/build.txt
+pip_ install -q -r requirements/build.txt
 
 # --- mmcv with compiled ops, built once and cached -----------------------------
 # CUDA ops only where both a CUDA toolkit and a GPU are present.
@@ -67,26 +68,26 @@ else
     BUILD="$(mktemp -d)"
     trap 'rm -rf "$BUILD"' EXIT
     # pip runs mmcv's setup.py already while downloading, hence no build isolation.
-    "${PIP[@]}" download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$BUILD"
+    pip_ download -q --no-deps --no-binary :all: --no-build-isolation "mmcv==$MMCV_VERSION" -d "$BUILD"
     tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
     SRC="$BUILD/mmcv-$MMCV_VERSION"
     # torch >= 2.10 headers need C++20; mmcv hard-codes c++14/17.
     sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$SRC/setup.py"
-    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/dist"
+    MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" pip_ wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/dist"
     mkdir -p "$WHEEL_DIR"
     cp "$BUILD"/dist/mmcv-*.whl "$WHEEL_DIR/"
   else
     say "reusing cached mmcv wheel from $WHEEL_DIR"
   fi
-  "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
-  # mmcv's own light dependencies
-  "${PIP[@]}" install -q addict packaging pyyaml yapf opencv-python Pillow
+  pip_ install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+  # mmcv's own light dependencies (mmengine pinned here so pip sees mmcv's needs met)
+  pip_ install -q addict packaging pyyaml yapf opencv-python Pillow "$(grep '^mmengine' requirements/runtime.txt)"
 fi
 
 # --- hosts, open_clip, icar_mm --------------------------------------------------
 say "installing mmengine, mmdet, mmseg, mmaction2, open_clip and icar_mm (editable)"
-"${PIP[@]}" install -q -r requirements/runtime.txt -r requirements/tests.txt
-"${PIP[@]}" install -q --no-deps --no-build-isolation -e .
+pip_ install -q -r requirements/runtime.txt -r requirements/tests.txt
+pip_ install -q --no-deps --no-build-isolation -e .
 
 "$PY" - <<'EOF'
 import mmcv, mmcv.ops, mmdet, mmseg, mmaction, open_clip, torch, icar_mm  # noqa: F401

@@ -50,8 +50,9 @@ def test_microsoft_swin_checkpoint_gives_reference_features(tmp_path):
     ref = timm_swin()
     path = tmp_path / 'swin_ms.pth'
     torch.save({'model': timm_to_microsoft(ref.state_dict())}, path)
-    ours = build_backbone(checkpoint=str(path)).eval()
+    ours = build_backbone(checkpoint=str(path))
     ours.init_weights()
+    ours.eval()
     x = torch.randn(2, 3, 448, 448)
     with torch.no_grad():
         expected = ref.forward_intermediates(x, norm=False, output_fmt='NCHW', intermediates_only=True)

@@ -62,7 +62,8 @@ def test_vocabulary_from_names_file_and_dataset_metainfo(tmp_path):
     path.write_text('# my classes\nred kite: a diamond-shaped toy flown on a string.\nblue kite\n')
     vocab = load_vocabulary(str(path))
     assert vocab.names == ('red kite', 'blue kite')
-    assert vocab.prompts(['a photo of a {}.'])[0] == ['a photo of a red kite, a diamond-shaped toy flown on a string.']
+    assert vocab.subset(['red kite']).prompts(['a photo of a {}.']) == [
+        ['a photo of a red kite, a diamond-shaped toy flown on a string.']]
     with pytest.raises(ValueError, match="1 of 2 classes.*'blue kite'.*plain prompts"):
         vocab.prompts(['a photo of a {}.'], enriched=True)
     assert vocab.prompts(['a photo of a {}.'], enriched=False)[1] == ['a photo of a blue kite.']
@@ -151,7 +152,7 @@ def test_cache_is_hit_and_invalidated(monkeypatch):
         assert torch.equal(clf(x), first)
     assert len(calls) == 1, 'a frozen encoder must run once per vocabulary'
 
-    clf.set_vocabulary(['red car', 'blue car'])
+    clf.set_vocabulary([('red car', 'a car painted red.'), ('blue car', 'a car painted blue.')])
     assert clf(x).shape == (5, 2) and len(calls) == 2
     clf.set_vocabulary(NAMES)
     assert torch.equal(clf(x), first) and len(calls) == 2, 'switching back is a cache hit'

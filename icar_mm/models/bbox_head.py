@@ -40,7 +40,7 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
                              "'learned' (default) or 'zero'.")
         # the classifier initialises itself; drop mmdet's Normal init of a linear fc_cls
         self.init_cfg = [c for c in (self.init_cfg or [])
-                         if c.get('override', {}).get('name') != 'fc_cls'] or None
+                         if not (isinstance(c.get('override'), dict) and c['override'].get('name') == 'fc_cls')]
         self.train_classes = load_vocabulary(train_classes).names if train_classes is not None else None
         self._outside_cache = (None, None)
 

@@ -165,14 +165,15 @@ def _load_shipped(name: str) -> Vocabulary:
     if not osp.isfile(path):
         raise KeyError(f'Unknown vocabulary {name!r}; shipped vocabularies: '
                        f'{shipped_vocabularies()}. Or pass a list of class names or a file path.')
-    return _from_json(path, name)
+    return _from_json(path, name, lookup=False)
 
 
-def _from_json(path: str, default_source: str) -> Vocabulary:
+def _from_json(path: str, default_source: str, lookup: bool = True) -> Vocabulary:
     with open(path, encoding='utf-8') as f:
         data = json.load(f)
     classes = data['classes'] if isinstance(data, dict) else data
-    vocab = _from_entries(classes, data.get('name', default_source) if isinstance(data, dict) else default_source)
+    vocab = _from_entries(classes, data.get('name', default_source) if isinstance(data, dict) else default_source,
+                          lookup)
     splits = {k: tuple(v) for k, v in (data.get('splits', {}) if isinstance(data, dict) else {}).items()}
     return Vocabulary(vocab.names, vocab.texts, vocab.descriptions, splits, vocab.source)
 
@@ -192,7 +193,8 @@ def _readable(name: str) -> str:
     return name.replace('_', ' ')
 
 
-def _from_entries(entries, source: str) -> Vocabulary:
+def _from_entries(entries, source: str, lookup: bool = True) -> Vocabulary:
+    """``lookup``: fill missing prompt texts / descriptions from the shipped vocabularies."""
     names, texts, descs = [], [], []
     index = None
     for e in entries:
@@ -204,7 +206,7 @@ def _from_entries(entries, source: str) -> Vocabulary:
             (name, desc), text = e, None
         else:
             name, text, desc = e, None, None
-        if isinstance(name, str) and (text is None or desc is None):
+        if lookup and isinstance(name, str) and (text is None or desc is None):
             index = index if index is not None else _description_index()
             known_text, known_desc = index.get(name, (None, None))
             text = text or known_text
