@@ -23,6 +23,8 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 
+from .compat import mmengine_safe_globals
+
 StateDict = Dict[str, torch.Tensor]
 LAYOUTS = ('icar', 'open_clip', 'microsoft_swin', 'mm_swin', 'icar_mm')
 
@@ -31,22 +33,13 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
 
 
-def _safe_globals():
-    """Plain-data classes that mmengine writes into its own checkpoints' meta."""
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
-    dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'int64', 'int32', 'bool')]
-    return [HistoryBuffer, np.dtype, np.ndarray, multiarray._reconstruct, multiarray.scalar, *dtypes]
-
-
 def read_checkpoint(path: str) -> dict:
     """Read a checkpoint file safely (``weights_only``), with clear errors."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint {path!r} does not exist. Pass a local file; '
                                 'nothing is downloaded at run time.')
     try:
-        with torch.serialization.safe_globals(_safe_globals()):
+        with torch.serialization.safe_globals(mmengine_safe_globals()):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(

@@ -23,6 +23,12 @@ def data_root_options(root, loaders=('train', 'val', 'test')):
     return [f'{name}_dataloader.dataset.data_root={root}/' for name in loaders]
 
 
+def detection_options(root):
+    """Point a detection config at synthetic data written by ``write_detection_set``."""
+    return data_root_options(root) + [f'{name}_evaluator.ann_file={root}/annotations/val.json'
+                                      for name in ('val', 'test')]
+
+
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_detection_set

@@ -8,7 +8,7 @@ import re
 import pytest
 import torch
 
-from conftest import REPO, TEST_CONFIGS, run_tool
+from conftest import REPO, TEST_CONFIGS, detection_options, run_tool
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
 TINY_SWIN = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], window_size=7)
@@ -172,7 +172,7 @@ def test_ov_coco_config_trains_and_reports_base_and_novel(tmp_path):
         train = json.load(f)
     base_ids = {i + 1 for i, n in enumerate(ALL_CLASSES) if n in BASE_CLASSES}
     assert {a['category_id'] for a in train['annotations']} <= base_ids
-    options = [f'{loader}_dataloader.dataset.data_root={root}/' for loader in ('train', 'val', 'test')]
+    options = detection_options(root)
     work = tmp_path / 'work'
     run_tool('tools/train.py', OV_CONFIG, '--work-dir', work, '--cfg-options', *options)
     ckpt = sorted(glob.glob(str(work / 'best_coco_novel_ap50*.pth')) or glob.glob(str(work / 'epoch_*.pth')))
@@ -181,6 +181,18 @@ def test_ov_coco_config_trains_and_reports_base_and_novel(tmp_path):
                    '--cfg-options', *options)
     for key in ('coco/base_ap50', 'coco/novel_ap50', 'coco/base_ap', 'coco/novel_ap'):
         assert key in out, out[-3000:]
+
+    # custom-vocabulary inference through mmdet's DetInferencer, novel classes named
+    images = sorted(glob.glob(str(root / 'images' / 'val' / '*.jpg')))[:2]
+    out_dir = tmp_path / 'detect'
+    run_tool('tools/detect.py', OV_CONFIG, ckpt[-1], *images, '--classes', 'red square, blue circle',
+             '--out-dir', out_dir, '--score-thr', '0')
+    result = json.load(open(out_dir / 'detections.json'))
+    assert result['classes'] == ['red square', 'blue circle']
+    assert [r['image'] for r in result['results']] == images
+    labels = {d['label'] for r in result['results'] for d in r['detections']}
+    assert labels and labels <= {'red square', 'blue circle'}
+    assert sorted(p.name for p in (out_dir / 'vis').iterdir()) == [osp.basename(i) for i in images]
 
 
 def write_ov_detection_data(root):

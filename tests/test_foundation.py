@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-from conftest import TEST_CONFIGS, data_root_options, run_tool
+from conftest import TEST_CONFIGS, data_root_options, detection_options, run_tool
 
 
 def test_hosts_and_compiled_ops_import():
@@ -58,7 +58,7 @@ def _train_then_test(config, options, tmp_path, metric_key):
 
 @pytest.mark.slow
 def test_train_then_test_stock_mmdet_config(det_data, tmp_path):
-    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_mask_rcnn.py'), data_root_options(det_data),
+    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_mask_rcnn.py'), detection_options(det_data),
                      tmp_path, 'coco/segm_mAP')
 
 

@@ -239,3 +239,13 @@ def test_vocabulary_travels_with_the_checkpoint():
 
 def test_shipped_vocabulary_list():
     assert {'coco', 'ade20k_150', 'kinetics400', 'ucf101', 'hmdb51'} <= set(shipped_vocabularies())
+
+
+def test_synthetic_world_vocabulary_is_shipped():
+    """Class names of the synthetic data resolve to their descriptions by name."""
+    from icar_mm.datasets.synthetic import BASE_CLASSES, NOVEL_CLASSES, synthetic_vocabulary
+    shipped = load_vocabulary('synthetic')
+    assert [dict(name=n, description=d) for n, d in zip(shipped.names, shipped.descriptions)] \
+        == synthetic_vocabulary()
+    assert shipped.split('base').names == BASE_CLASSES and shipped.split('novel').names == NOVEL_CLASSES
+    assert load_vocabulary(list(NOVEL_CLASSES)).descriptions == shipped.split('novel').descriptions

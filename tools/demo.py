@@ -44,6 +44,7 @@ def main():
     write_detection_set(args.data_root, 'val', num_images=args.val_images, seed=1)
 
     data = [f'{loader}_dataloader.dataset.data_root={args.data_root}/' for loader in ('train', 'val', 'test')]
+    data += [f'{name}_evaluator.ann_file={args.data_root}/annotations/val.json' for name in ('val', 'test')]
     run('train', osp.join(ROOT, 'tools', 'train.py'), CONFIG, '--work-dir', args.work_dir,
         '--cfg-options', f'train_cfg.max_epochs={args.epochs}', 'default_hooks.logger.interval=8', *data)
     checkpoint = max(glob.glob(osp.join(args.work_dir, 'epoch_*.pth')), key=osp.getmtime)

@@ -40,7 +40,7 @@ val_dataloader = dict(
     dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/val.json',
                  data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=None, metric=['bbox', 'segm'])
+val_evaluator = dict(ann_file=data_root + 'annotations/val.json', metric=['bbox', 'segm'])
 test_evaluator = val_evaluator
 
 train_cfg = dict(max_epochs=1, val_interval=1)
