@@ -157,14 +157,18 @@ def test_cache_is_hit_and_invalidated(monkeypatch):
     clf.set_vocabulary(NAMES)
     assert torch.equal(clf(x), first) and len(calls) == 2, 'switching back is a cache hit'
 
-    with torch.no_grad():  # new encoder weights invalidate the cache
-        clf.text_encoder.tower.ln_final.weight.mul_(2)
+    state = clf.text_encoder.state_dict()  # new encoder weights invalidate the cache
+    state['tower.ln_final.weight'] = state['tower.ln_final.weight'] * 2
+    clf.text_encoder.load_state_dict(state)
     clf(x)
     assert len(calls) == 3
+    clf.text_encoder.mark_weights_changed()  # after editing frozen weights by hand
+    clf(x)
+    assert len(calls) == 4
 
     clf.train()  # frozen training: random templates come from cached per-template embeddings
     clf(x), clf(x)
-    assert len(calls) == 4
+    assert len(calls) == 5
 
 
 def test_random_template_per_class_in_training():
