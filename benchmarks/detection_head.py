@@ -25,7 +25,9 @@ def build(cosine: bool, args):
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
     register_all_modules()
-    cfg = Config.fromfile('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
+    from mmengine.utils import get_installed_path
+    cfg = Config.fromfile(osp.join(get_installed_path('mmdet'), '.mim', 'configs', 'faster_rcnn',
+                                   'faster-rcnn_r50_fpn_1x_coco.py'))
     cfg.model.backbone.init_cfg = None
     if cosine:
         head = cfg.model.roi_head.bbox_head
