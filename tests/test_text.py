@@ -229,6 +229,13 @@ def test_trainable_text_encoder_gets_gradients(train_templates):
     grads = [p.grad for p in clf.text_encoder.parameters()]
     assert all(g is not None for g in grads)
     assert clf.text_encoder.tower.transformer.resblocks[0].attn.in_proj_weight.grad.abs().sum() > 0
+    # after an optimiser step the test-time embeddings are recomputed, not served stale
+    clf.eval()
+    before = clf.class_embeddings().clone()
+    clf.train()
+    torch.optim.SGD(clf.text_encoder.parameters(), lr=1.0).step()
+    clf.eval()
+    assert not torch.allclose(clf.class_embeddings(), before)
 
 
 def test_vocabulary_travels_with_the_checkpoint():
@@ -253,3 +260,15 @@ def test_synthetic_world_vocabulary_is_shipped():
         == synthetic_vocabulary()
     assert shipped.split('base').names == BASE_CLASSES and shipped.split('novel').names == NOVEL_CLASSES
     assert load_vocabulary(list(NOVEL_CLASSES)).descriptions == shipped.split('novel').descriptions
+
+
+def test_hf_text_encoder_says_what_is_missing(tmp_path):
+    from icar_mm.text import HFTextEncoder
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match='needs the `transformers` package.*requirements/optional.txt'):
+            HFTextEncoder(model_path=str(tmp_path / 'roberta-base'))
+    else:
+        with pytest.raises(FileNotFoundError, match='local model directory.*roberta-base.*does not exist'):
+            HFTextEncoder(model_path=str(tmp_path / 'roberta-base'))
