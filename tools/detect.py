@@ -43,10 +43,12 @@ def main():
         set_vocabulary(inferencer.model, spec)
         inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
     classes = inferencer.model.dataset_meta['classes']
-    results = inferencer(args.images, out_dir=args.out_dir, no_save_pred=False,
-                         pred_score_thr=args.score_thr)
     images = [p for path in args.images for p in
               (sorted(osp.join(path, f) for f in os.listdir(path)) if osp.isdir(path) else [path])]
+    missing = [p for p in images if not osp.isfile(p)]
+    if missing:
+        raise SystemExit(f'Image files not found: {missing[:5]}')
+    results = inferencer(images, out_dir=args.out_dir, no_save_pred=False, pred_score_thr=args.score_thr)
     summary = []
     for image, pred in zip(images, results['predictions']):
         keep = [i for i, s in enumerate(pred['scores']) if s >= args.score_thr]
