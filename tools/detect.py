@@ -15,6 +15,7 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def parse_args():
@@ -44,7 +45,8 @@ def main():
         inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
     classes = inferencer.model.dataset_meta['classes']
     images = [p for path in args.images for p in
-              (sorted(osp.join(path, f) for f in os.listdir(path)) if osp.isdir(path) else [path])]
+              (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+               if osp.isdir(path) else [path])]
     missing = [p for p in images if not osp.isfile(p)]
     if missing:
         raise SystemExit(f'Image files not found: {missing[:5]}')
