@@ -24,6 +24,21 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
     return cfg
 
 
+def parse_tool_args(parser):
+    """Add the flags tools/train.py and tools/test.py share (--cfg-options,
+    --launcher, --local-rank) and parse; LOCAL_RANK is exported for launchers."""
+    import os
+
+    from mmengine.config import DictAction
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, key=value (e.g. train_cfg.max_iters=10)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
 def build_runner(cfg: Config) -> Runner:
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
 
@@ -66,4 +81,4 @@ def set_vocabulary(model, vocabulary) -> None:
     model.dataset_meta = meta
 
 
-__all__ = ['load_config', 'build_runner', 'use_class_weights', 'set_vocabulary']
+__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary']
