@@ -1,11 +1,12 @@
 # make setup      one idempotent set-up: .venv, torch, mmcv (built once, cached), hosts, icar_mm
 # make test       set up if needed, then the whole test suite
 # make test-fast  the suite without the slow end-to-end runs
-# make demo       set up if needed, then the main job (smallest end-to-end train + test)
+# make quickstart set up if needed, then the main job: iCAR pre-training + open-vocabulary detection
+#                 on the embedded synthetic world, with a summary table
 # make benchmark  the benchmarks under benchmarks/
 PY := .venv/bin/python
 
-.PHONY: setup test test-fast demo benchmark
+.PHONY: setup test test-fast quickstart benchmark
 
 setup:
 	scripts/setup.sh
@@ -16,8 +17,8 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest tests -q -m "not slow"
 
-demo: setup
-	$(PY) tools/demo.py
+quickstart: setup
+	$(PY) tools/quickstart.py
 
 benchmark: setup
 	$(PY) benchmarks/text_classifier.py

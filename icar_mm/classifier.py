@@ -53,8 +53,13 @@ class TextCosineClassifier(BaseModule):
             ``'ensemble'``.
         logit_scale: initial scale (1/0.05); ``learnable_scale`` makes
             ``log(scale)`` a parameter, clamped at ``max_logit_scale`` (1/0.01).
-        background: ``None``, ``'learned'`` (a learned embedding, logit appended
-            last, mmdet convention) or ``'zero'`` (a constant zero logit).
+        background: ``None``, ``'learned'`` (a learned embedding) or ``'zero'``
+            (a constant zero logit). Its logit is appended last (mmdet
+            convention) unless ``background_class`` names its place.
+        background_class: a class name (e.g. ``'background'`` of VOC) that the
+            background embedding scores in place, at its position in the
+            vocabulary, instead of a text embedding; vocabularies without it
+            simply have no background.
         bias: None, or the initial value of a learned scalar bias on class logits.
         class_weights: exported class-weights file: run from it with no text
             encoder in memory.
@@ -74,6 +79,7 @@ class TextCosineClassifier(BaseModule):
                  learnable_scale: bool = False,
                  max_logit_scale: float = 1 / 0.01,
                  background: Optional[str] = None,
+                 background_class: Optional[str] = None,
                  bias: Optional[float] = None,
                  class_weights: Optional[str] = None,
                  text_chunk_size: int = 256,
@@ -93,9 +99,12 @@ class TextCosineClassifier(BaseModule):
         self.train_templates = train_templates
         self.text_chunk_size = text_chunk_size
         self.background = background
+        if background_class is not None and background is None:
+            raise ValueError(f"background_class={background_class!r} needs background='learned' or 'zero'.")
+        self.background_class = background_class
         self._exported: Optional[torch.Tensor] = None  # [C, D] when running from exported weights
         self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
-        self._tokens: Optional[tuple] = None
+        self._text_vocab: tuple = (None, None)
 
         if class_weights is not None:
             vocab, embeddings = load_class_weights(class_weights)
@@ -144,7 +153,7 @@ class TextCosineClassifier(BaseModule):
         if self.text_encoder is None:
             raise RuntimeError('This classifier runs from exported class weights and has no text '
                                'encoder; use set_class_weights(file) or build it with a text_encoder.')
-        self.vocabulary, self._tokens = vocab, None
+        self.vocabulary = vocab
 
     def set_class_weights(self, path: str) -> None:
         """Use exported (or refined) class weights instead of the text encoder."""
@@ -154,6 +163,16 @@ class TextCosineClassifier(BaseModule):
                              f'classifier works in {self.embed_dim}-d; export them from a model '
                              'with the same text embedding size.')
         self.vocabulary, self._exported = vocab, embeddings
+
+    def share_text_encoder(self, owner: 'TextCosineClassifier') -> None:
+        """Encode prompts with ``owner``'s text encoder (e.g. an auxiliary head
+        sharing the main head's): one encoder in memory, saved and optimised
+        once, through its owner."""
+        if owner.text_encoder is None or owner.embed_dim != self.embed_dim:
+            raise ValueError('share_text_encoder needs an owner with a text encoder of the same '
+                             f'embedding size ({self.embed_dim}).')
+        self._modules.pop('text_encoder', None)
+        object.__setattr__(self, 'text_encoder', owner.text_encoder)  # not registered: not a child
 
     def _require_vocabulary(self):
         if self.vocabulary is None:
@@ -175,13 +194,27 @@ class TextCosineClassifier(BaseModule):
                 out.append(enc.encode_tokens(chunk))
         return F.normalize(torch.cat(out).float(), dim=-1)
 
+    def _background_position(self) -> Optional[int]:
+        """Index of ``background_class`` in the current vocabulary, if there."""
+        names = self.vocabulary.names
+        return names.index(self.background_class) if self.background_class in names else None
+
+    def _text_vocabulary(self) -> Vocabulary:
+        """The classes scored by text embeddings (all but an in-place background)."""
+        if self._text_vocab[0] is not self.vocabulary:  # memo: runs on every forward
+            pos = self._background_position()
+            names = self.vocabulary.names
+            text = self.vocabulary if pos is None else self.vocabulary.subset(names[:pos] + names[pos + 1:])
+            self._text_vocab = (self.vocabulary, text)
+        return self._text_vocab[1]
+
     def _prompt_table(self, templates):
-        """[C][T] prompts for the current vocabulary."""
-        return self.vocabulary.prompts(templates, self.enriched)
+        """[C][T] prompts for the text classes of the current vocabulary."""
+        return self._text_vocabulary().prompts(templates, self.enriched)
 
     def _cached(self, kind: str, templates) -> torch.Tensor:
         enc = self.text_encoder
-        key = (kind, self.vocabulary.fingerprint, templates, self.enriched,
+        key = (kind, self._text_vocabulary().fingerprint, templates, self.enriched,
                enc.weights_stamp(), enc.device)
         if key not in self._cache:
             with torch.no_grad():
@@ -194,13 +227,27 @@ class TextCosineClassifier(BaseModule):
                 self._cache.popitem(last=False)
         return self._cache[key]
 
+    def _background_weight(self) -> torch.Tensor:
+        if self.background == 'learned':
+            return F.normalize(self.background_embedding, dim=0)
+        return self.logit_scale.new_zeros(self.embed_dim)  # cos = 0: a constant zero logit
+
     def class_embeddings(self) -> torch.Tensor:
-        """``[num_classes, embed_dim]`` L2-normalised class weights for this step."""
+        """``[num_classes, embed_dim]`` class weights for this step (text
+        classes L2-normalised; an in-place background class is its embedding)."""
         self._require_vocabulary()
         if self._exported is not None:
             if self._exported.device != self.logit_scale.device:
                 self._exported = self._exported.to(self.logit_scale.device)
             return self._exported
+        text = self._text_class_embeddings()
+        pos = self._background_position()
+        if pos is None:
+            return text
+        bg = self._background_weight().to(text)[None]
+        return torch.cat([text[:pos], bg, text[pos:]])
+
+    def _text_class_embeddings(self) -> torch.Tensor:
         if not self.training:
             return self._cached('ensemble', self.test_templates)
         trainable = self.text_encoder.trainable and torch.is_grad_enabled()
@@ -210,7 +257,7 @@ class TextCosineClassifier(BaseModule):
             table = self._prompt_table(self.templates)
             flat = self._encode([p for row in table for p in row], grad=True)
             return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
-        choice = torch.randint(len(self.templates), (len(self.vocabulary),))
+        choice = torch.randint(len(self.templates), (len(self._text_vocabulary()),))
         if not trainable:
             per_template = self._cached('per_template', self.templates)
             return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
@@ -229,12 +276,13 @@ class TextCosineClassifier(BaseModule):
         norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         features = features * (self.scale().to(features.dtype) / norm)
         weights = self.class_embeddings().to(features.dtype)
-        if self.background == 'learned':
-            weights = torch.cat([weights, F.normalize(self.background_embedding, dim=0)[None].to(weights)])
+        appended = self.background is not None and self.background_class is None
+        if appended and self.background == 'learned':
+            weights = torch.cat([weights, self._background_weight()[None].to(weights)])
         logits = F.linear(features, weights)
         if self.bias is not None:
             logits = logits + self.bias
-        if self.background == 'zero':
+        if appended and self.background == 'zero':
             logits = torch.cat([logits, logits.new_zeros(logits.shape[:-1] + (1,))], dim=-1)
         return logits
 
@@ -284,14 +332,44 @@ def load_class_weights(path: str):
         raise ValueError(f'{path!r}: class weights of shape {tuple(emb.shape)} do not match its '
                          f'{len(vocab)} classes; the file is damaged, export it again.')
     emb = emb.float()
-    # exported weights are unit vectors already: renormalising would change the last bits
-    if not torch.allclose(emb.norm(dim=-1), torch.ones(len(emb)), atol=1e-5):
+    # exported weights are unit vectors already (a zero row is an in-place zero
+    # background): renormalising would change the last bits
+    norms = emb.norm(dim=-1)
+    if not torch.all((norms - 1).abs().le(1e-5) | norms.eq(0)):
         emb = F.normalize(emb, dim=-1)
     return vocab, emb
+
+
+class TrainClasses:
+    """The classes supervised in training, as a mask over whatever vocabulary
+    the classifier holds now (an open-vocabulary split trains on base classes
+    only; heads take the other classes out of the loss). An in-place
+    background class always counts as supervised."""
+
+    def __init__(self, classes: Optional[VocabularyLike]):
+        self.names = load_vocabulary(classes).names if classes is not None else None
+        self._memo = (None, None)
+
+    def outside(self, classifier: 'TextCosineClassifier', device) -> Optional[torch.Tensor]:
+        """Bool mask over ``classifier.class_names``: classes not supervised
+        in training; None when every class is."""
+        if self.names is None:
+            return None
+        names = classifier.class_names
+        if self._memo[0] != names:
+            unknown = [n for n in self.names if n not in names]
+            if unknown:
+                raise ValueError(f'train_classes {unknown[:5]} are not in the current vocabulary '
+                                 f'({len(names)} classes); train_classes must be a subset of it.')
+            keep = set(self.names) | {classifier.background_class}
+            mask = torch.tensor([n not in keep for n in names])
+            self._memo = (names, mask if mask.any() else None)
+        mask = self._memo[1]
+        return mask.to(device) if mask is not None else None
 
 
 def iter_classifiers(model: nn.Module):
     return (m for m in model.modules() if isinstance(m, TextCosineClassifier))
 
 
-__all__ = ['TextCosineClassifier', 'load_class_weights', 'iter_classifiers', 'Vocabulary']
+__all__ = ['TextCosineClassifier', 'TrainClasses', 'load_class_weights', 'iter_classifiers', 'Vocabulary']

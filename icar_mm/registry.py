@@ -31,11 +31,11 @@ SCOPE = 'icar_mm'
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
                   locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
-                    locations=[])
+                    locations=['icar_mm.datasets'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
-                      locations=[])
+                      locations=['icar_mm.datasets'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
-                   locations=[])
+                   locations=['icar_mm.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
                  locations=['icar_mm.engine'])
 VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=SCOPE,

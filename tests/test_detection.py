@@ -122,6 +122,7 @@ def build_detector():
 def test_box_head_ignores_classes_outside_training_vocabulary():
     """Novel classes get zero weight: no gradient into their logits, RoIs
     labelled with them do not count."""
+    from icar_mm.classifier import TrainClasses
     from icar_mm.datasets.synthetic import ALL_CLASSES, NOVEL_CLASSES
     head = build_detector().roi_head.bbox_head
     head.fc_cls.set_vocabulary(list(ALL_CLASSES))
@@ -137,7 +138,7 @@ def test_box_head_ignores_classes_outside_training_vocabulary():
     assert grad[:4].abs().max() == 0, 'RoIs labelled with a novel class must be ignored'
     assert grad[4:].abs().sum() > 0
     # the same RoIs, all classes trained: novel logits do get gradient
-    head.train_classes = None
+    head.train_classes = TrainClasses(None)
     cls_score.grad = None
     head.loss(cls_score, None, None, labels, weights, None, None)['loss_cls'].backward()
     assert cls_score.grad[:, novel].abs().max() > 0

@@ -2,7 +2,7 @@
 
     python tools/detect.py CONFIG CHECKPOINT IMAGE [IMAGE ...] \
         --classes "red circle,blue cross" | --vocabulary coco | --vocabulary my_classes.txt \
-        [--out-dir outputs/detect] [--score-thr 0.3] [--device cpu]
+        [--out-dir outputs/detect] [--score-thr 0.3] [--device cpu] [--cfg-options k=v ...]
 
 Writes, through mmdet's DetInferencer: ``OUT/vis/<image>`` with the detections
 drawn (mmdet's visualizer), ``OUT/preds/<image>.json`` (labels, scores, boxes),
@@ -13,6 +13,8 @@ import json
 import os
 import os.path as osp
 import sys
+
+from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -29,6 +31,8 @@ def parse_args():
     parser.add_argument('--out-dir', default='outputs/detect')
     parser.add_argument('--score-thr', type=float, default=0.3)
     parser.add_argument('--device', default=None)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, key=value (e.g. a checkpoint path)')
     return parser.parse_args()
 
 
@@ -36,8 +40,8 @@ def main():
     args = parse_args()
     from mmdet.apis import DetInferencer
 
-    from icar_mm.apis import set_vocabulary
-    inferencer = DetInferencer(model=args.config, weights=args.checkpoint, device=args.device,
+    from icar_mm.apis import load_config, set_vocabulary
+    inferencer = DetInferencer(model=load_config(args.config, cfg_options=args.cfg_options), weights=args.checkpoint, device=args.device,
                                palette='random', show_progress=False)
     if args.classes or args.vocabulary:
         spec = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary

@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import Optional
 
+import numpy as np
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -76,8 +77,12 @@ def set_vocabulary(model, vocabulary) -> None:
         classifier.follows_dataset = False
     meta = dict(getattr(model, 'dataset_meta', None) or {})
     meta['classes'] = vocab.names
-    if isinstance(meta.get('palette'), (list, tuple)) and len(meta['palette']) < len(vocab):
-        meta['palette'] = 'random'
+    if not isinstance(meta.get('palette'), (list, tuple)) or len(meta['palette']) < len(vocab):
+        # a fixed colour per class index, as host visualizers expect one per class
+        rng = np.random.RandomState(len(vocab))
+        meta['palette'] = [tuple(int(v) for v in c) for c in rng.randint(0, 256, (len(vocab), 3))]
+    else:
+        meta['palette'] = list(meta['palette'])[:len(vocab)]
     model.dataset_meta = meta
 
 

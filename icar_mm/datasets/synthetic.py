@@ -156,16 +156,20 @@ def write_detection_set(root: str, split: str = 'train', num_images: int = 16, s
 
 def write_segmentation_set(root: str, split: str = 'train', num_images: int = 8, size: int = 64,
                            seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
-                           classes: Sequence[str] = ALL_CLASSES, ignore_index: int = 255) -> None:
+                           classes: Sequence[str] = ALL_CLASSES, ignore_index: int = 255,
+                           background_class: Optional[str] = None) -> None:
     """Write ``root/img_dir/<split>/*.jpg`` and ``root/ann_dir/<split>/*.png``
-    label maps (index in ``classes``; background and unlisted classes ignored)."""
+    label maps (index in ``classes``; unlisted classes ignored). Background
+    pixels are ignored too (ADE20K style), or labelled ``background_class``
+    when it is one of ``classes`` (VOC style)."""
     rng = np.random.default_rng(seed)
     index = {n: i for i, n in enumerate(classes)}
+    fill = index[background_class] if background_class is not None else ignore_index
     for sub in ('img_dir', 'ann_dir'):
         os.makedirs(osp.join(root, sub, split), exist_ok=True)
     for i in range(num_images):
         img, objects = render_scene(rng, size, list(scene_classes))
-        label = np.full((size, size), ignore_index, np.uint8)
+        label = np.full((size, size), fill, np.uint8)
         for o in objects:
             if o['name'] in index:
                 label[o['mask']] = index[o['name']]
@@ -175,17 +179,27 @@ def write_segmentation_set(root: str, split: str = 'train', num_images: int = 8,
 
 def write_video_set(root: str, split: str = 'train', num_videos: int = 8, size: int = 64,
                     num_frames: int = 16, seed: int = 0,
-                    classes: Sequence[str] = ALL_CLASSES) -> str:
+                    classes: Sequence[str] = ALL_CLASSES,
+                    draw_from: Optional[Sequence[str]] = None) -> str:
     """Write ``root/videos/<split>/*.mp4`` (one shape moving across a textured
     background; its class is the label) and ``root/<split>_list.txt`` lines
-    ``<file> <label>`` as mmaction's VideoDataset reads them."""
+    ``<file> <label>`` as mmaction's VideoDataset reads them.
+
+    Labels index ``classes``; clips show classes drawn from ``draw_from``
+    (default: ``classes``), e.g. ``BASE_CLASSES`` for the training half of a
+    base-to-novel split whose labels still index all classes."""
     rng = np.random.default_rng(seed)
+    draw_from = list(classes if draw_from is None else draw_from)
+    unknown = [c for c in draw_from if c not in classes]
+    if unknown:
+        raise ValueError(f'draw_from names classes outside classes: {unknown}')
     vid_dir = osp.join(root, 'videos', split)
     os.makedirs(vid_dir, exist_ok=True)
     lines = []
     for i in range(num_videos):
-        label = int(rng.integers(len(classes)))
-        colour, shape = classes[label].split(' ')
+        name = draw_from[int(rng.integers(len(draw_from)))]
+        label = list(classes).index(name)
+        colour, shape = name.split(' ')
         bg = _background(rng, size)
         r = size // 6
         (x0, y0), (x1, y1) = rng.integers(r + 1, size - r - 1, (2, 2))

@@ -1,3 +1,3 @@
-from .hooks import VocabularyHook
+from .hooks import ExportICARHook, VocabularyHook
 
-__all__ = ['VocabularyHook']
+__all__ = ['ExportICARHook', 'VocabularyHook']

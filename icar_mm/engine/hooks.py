@@ -1,3 +1,5 @@
+import os.path as osp
+
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import BaseLoop
@@ -43,3 +45,23 @@ class VocabularyHook(Hook):
 
     def before_test_epoch(self, runner):
         self._apply(runner, runner.test_dataloader)
+
+
+@HOOKS.register_module()
+class ExportICARHook(Hook):
+    """After training, write the model's weights in the iCAR layout
+    (``visual_model.backbone.*``, ``visual_model.projector.*``,
+    ``sentence_model.*``) to ``work_dir/filename``: the file downstream
+    backbones (``checkpoint=``) and text encoders (``checkpoint=``) load."""
+
+    def __init__(self, filename: str = 'icar_checkpoint.pth'):
+        self.filename = filename
+
+    def after_train(self, runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not hasattr(model, 'export_icar'):
+            raise TypeError(f'ExportICARHook needs a model with export_icar() (icar_mm.ICARPretrainer), '
+                            f'got {type(model).__name__}.')
+        path = osp.join(runner.work_dir, self.filename)
+        model.export_icar(path)
+        runner.logger.info(f'iCAR-layout checkpoint written to {path}')

@@ -6,9 +6,9 @@ from typing import Optional
 import torch
 from mmdet.models.roi_heads.bbox_heads import Shared2FCBBoxHead
 
-from ..classifier import TextCosineClassifier
+from ..classifier import TextCosineClassifier, TrainClasses
 from ..registry import MODELS, build_own
-from ..text.vocabulary import VocabularyLike, load_vocabulary
+from ..text.vocabulary import VocabularyLike
 
 
 @MODELS.register_module()
@@ -41,8 +41,7 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
         # the classifier initialises itself; drop mmdet's Normal init of a linear fc_cls
         self.init_cfg = [c for c in (self.init_cfg or [])
                          if not (isinstance(c.get('override'), dict) and c['override'].get('name') == 'fc_cls')]
-        self.train_classes = load_vocabulary(train_classes).names if train_classes is not None else None
-        self._outside_cache = (None, None)
+        self.train_classes = TrainClasses(train_classes)
 
     # The class count follows the classifier's vocabulary (swappable at test time).
     @property
@@ -61,24 +60,10 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
     def num_classes(self, value: int) -> None:
         self._num_classes = value
 
-    def _outside_training(self, device) -> Optional[torch.Tensor]:
-        """Bool mask over the current vocabulary: classes not supervised in training."""
-        if self.train_classes is None:
-            return None
-        names = self.fc_cls.class_names
-        if self._outside_cache[0] != names:
-            keep = set(self.train_classes)
-            unknown = [n for n in self.train_classes if n not in names]
-            if unknown:
-                raise ValueError(f'train_classes {unknown[:5]} are not in the current vocabulary '
-                                 f'({len(names)} classes); train_classes must be a subset of it.')
-            self._outside_cache = (names, torch.tensor([n not in keep for n in names]))
-        return self._outside_cache[1].to(device)
-
     def loss(self, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights,
              reduction_override=None) -> dict:
-        outside = self._outside_training(labels.device) if cls_score is not None else None
-        if outside is not None and outside.any():
+        outside = self.train_classes.outside(self.fc_cls, labels.device) if cls_score is not None else None
+        if outside is not None:
             # background column stays; outside classes leave the softmax
             mask = torch.cat([outside, outside.new_zeros(cls_score.shape[-1] - len(outside))])
             cls_score = cls_score.masked_fill(mask, torch.finfo(cls_score.dtype).min / 2)

@@ -1,52 +1,9 @@
-# The OV-COCO config path, shrunk to CPU seconds: tiny iCAR Swin, tiny text tower,
-# 128 px synthetic colour-shape scenes (base boxes only in training).
-_base_ = '../../configs/detection/mask-rcnn_icar-swin-t_fpn_cosine_1x_ov-coco.py'
+# The quickstart / OV-COCO detector config path in CPU seconds: random init, one epoch.
+_base_ = '../../configs/quickstart/ov-mask-rcnn_icar-swin-tiny_synthetic.py'
 
-from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES  # noqa: E402
-
-metainfo = dict(classes=ALL_CLASSES, base_classes=BASE_CLASSES, novel_classes=NOVEL_CLASSES)
-data_root = 'data/synthetic_ov/'
-dims = 32
 model = dict(
-    backbone=dict(embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
-                  drop_path_rate=0., checkpoint=None),
-    neck=dict(in_channels=[dims, 2 * dims, 4 * dims, 8 * dims], out_channels=dims),
-    rpn_head=dict(in_channels=dims, feat_channels=dims),
-    roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=dims),
-        bbox_head=dict(
-            in_channels=dims, fc_out_channels=64, train_classes=BASE_CLASSES,
-            classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                              model_name='iCAR-Tiny'),
-                            templates='single')),
-        mask_roi_extractor=dict(out_channels=dims),
-        mask_head=dict(in_channels=dims, conv_out_channels=dims)))
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(128, 128), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
-]
-train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/train.json',
-                 data_prefix=dict(img='images/train/'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/val.json',
-                 data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
-test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
-test_evaluator = val_evaluator
-
+    backbone=dict(checkpoint=None),
+    roi_head=dict(bbox_head=dict(classifier=dict(text_encoder=dict(checkpoint=None)))))
 train_cfg = dict(max_epochs=1, val_interval=1)
 param_scheduler = [dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=4)]
 default_hooks = dict(logger=dict(interval=1))

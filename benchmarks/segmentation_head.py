@@ -1,0 +1,127 @@
+"""The text-generated cosine decode heads vs mmseg's UPerHead / FCNHead in the
+same UPerNet Swin-T (same weights elsewhere), in the same process.
+
+    python benchmarks/segmentation_head.py [--size 256] [--repeats 10] [--text-model ViT-B-32]
+
+Prints median times of inference (vocabulary cached) and of a training step
+(decode + auxiliary head), measured in alternation so both models see the same
+machine state, the ratio cosine / mmseg for each, and peak memory.
+"""
+import argparse
+import os.path as osp
+import resource
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+
+
+def build(cosine: bool, args):
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.utils import get_installed_path
+
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(get_installed_path('mmseg'), '.mim', 'configs', 'swin',
+                                   'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'))
+    cfg.model.backbone.init_cfg = None
+    cfg.model.data_preprocessor.size = (args.size, args.size)
+    if cosine:
+        cfg.model.type = 'icar_mm.TextEncoderDecoder'
+        classifier = dict(text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name=args.text_model),
+                          vocabulary='ade20k_150', templates='single')
+        cfg.model.decode_head.type = 'icar_mm.TextCosineUPerHead'
+        cfg.model.decode_head.classifier = classifier
+        cfg.model.auxiliary_head.type = 'icar_mm.TextCosineFCNHead'
+        cfg.model.auxiliary_head.classifier = dict(classifier, text_encoder=None)
+        del cfg.model.auxiliary_head.classifier['text_encoder']  # shares the decode head's
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    return model
+
+
+def batch(model, args):
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    torch.manual_seed(1)
+    s = args.size
+    samples = [SegDataSample(metainfo=dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s)),
+                             gt_sem_seg=PixelData(data=torch.randint(150, (1, s, s))))
+               for _ in range(args.batch)]
+    data = dict(inputs=[torch.rand(3, s, s) * 255 for _ in range(args.batch)], data_samples=samples)
+    return model.data_preprocessor(data, training=True)
+
+
+def steps(model, data):
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            model.predict(data['inputs'], data['data_samples'])
+
+    def train_step():
+        model.train()
+        losses = model.loss(data['inputs'], data['data_samples'])
+        loss = sum(v for k, v in losses.items() if k.startswith(('decode.loss', 'aux.loss')))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return infer, train_step
+
+
+def peak_rss_growth(fn, repeats=2):
+    """MiB the process peak grows by while running ``fn`` (the peak only grows,
+    so the baseline model is measured first)."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _ in range(repeats):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+
+
+def paired_medians(fn_a, fn_b, repeats, warmup=2):
+    """Median time of each, timed in alternation, and the median of per-pair ratios b / a."""
+    for _ in range(warmup):
+        fn_a(), fn_b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, times in ((fn_a, ta), (fn_b, tb)):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb), statistics.median(b / a for a, b in zip(ta, tb))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--size', type=int, default=256)
+    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--text-model', default='ViT-B-32')
+    args = parser.parse_args()
+    print(f'UPerNet Swin-T, {args.batch} x {args.size}px, 150 ADE20K classes, text tower '
+          f'{args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
+    base = build(False, args)
+    base_infer, base_train = steps(base, batch(base, args))
+    base_peak = peak_rss_growth(lambda: (base_infer(), base_train()))
+    cos = build(True, args)
+    cos_infer, cos_train = steps(cos, batch(cos, args))
+    cos_peak = peak_rss_growth(lambda: (cos_infer(), cos_train()))
+    rows = [('inference (ms)', *paired_medians(base_infer, cos_infer, args.repeats)),
+            ('train step (ms)', *paired_medians(base_train, cos_train, args.repeats))]
+    print(f'{"":<22}{"UPerHead+FCNHead":>18}{"TextCosine heads":>18}{"ratio":>8}')
+    for name, a, b, ratio in rows:
+        print(f'{name:<22}{a * 1e3:>18.1f}{b * 1e3:>18.1f}{ratio:>8.3f}')
+    print(f'{"peak RSS growth (MiB)":<22}{base_peak:>18.0f}{cos_peak:>18.0f}')
+    print(f'{"process peak (MiB)":<22}{"":>18}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>18.0f}')
+
+
+if __name__ == '__main__':
+    main()
