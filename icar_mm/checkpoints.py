@@ -237,3 +237,132 @@ def load_swin_backbone(backbone: nn.Module, path: str, num_stages: int) -> None:
         MMLogger.get_current_instance().info(
             f'Swin stage output norms {", ".join(p.rstrip(".") for p in new)} are not in {path}: '
             'initialised fresh (expected for classification checkpoints).')
+
+
+# --- image side: 2D Swin inflated to mmaction's video Swin -----------------------
+# mmaction2's ``SwinTransformer3D.inflate_weights`` reads Microsoft-layout 2D Swin
+# weights; these helpers bring every 2D layout we know into that layout.
+_SWIN_MS_DROPPED = ('relative_position_index', 'attn_mask')  # mmaction rebuilds them
+
+
+def swin_mm_to_microsoft(sd: StateDict, num_stages: int = 4) -> StateDict:
+    """Inverse of mmdet's ``swin_converter``: OpenMMLab (mmdet / mmseg) Swin keys
+    back to the Microsoft layout. The last stage's output norm becomes the
+    Microsoft final ``norm``; other stage output norms have no Microsoft
+    counterpart and are left out."""
+    def reduction_order(x):  # undoes mmdet's correct_unfold_reduction_order
+        out_channels, in_channels = x.shape
+        x = x.reshape(out_channels, in_channels // 4, 4).transpose(1, 2)
+        return x[:, [0, 2, 1, 3], :].reshape(out_channels, in_channels)
+
+    def norm_order(x):  # undoes mmdet's correct_unfold_norm_order
+        x = x.reshape(x.shape[0] // 4, 4).transpose(0, 1)
+        return x[[0, 2, 1, 3], :].reshape(-1)
+
+    last_norm = f'norm{num_stages - 1}.'
+    out = {}
+    for k, v in sd.items():
+        if k.startswith(last_norm):
+            out['norm.' + k[len(last_norm):]] = v
+            continue
+        if k.split('.')[0] in ('norm0', 'norm1', 'norm2', 'norm3'):
+            continue
+        new = k
+        if k.startswith('stages.'):
+            new = 'layers.' + k[len('stages.'):]
+            if '.downsample.reduction.' in new:
+                v = reduction_order(v)
+            elif '.downsample.norm.' in new:
+                v = norm_order(v)
+            new = (new.replace('.attn.w_msa.', '.attn.').replace('.ffn.layers.0.0.', '.mlp.fc1.')
+                   .replace('.ffn.layers.1.', '.mlp.fc2.'))
+        elif k.startswith('patch_embed.projection.'):
+            new = 'patch_embed.proj.' + k[len('patch_embed.projection.'):]
+        out[new] = v
+    return out
+
+
+def convert_swin_microsoft(sd: StateDict, layout: str, num_stages: int = 4
+                           ) -> Tuple[StateDict, Tuple[str, ...]]:
+    """Map a checkpoint's Swin image encoder to the Microsoft layout (the one
+    mmaction's ``inflate_weights`` reads): iCAR (``visual_model.backbone.*``),
+    Microsoft, OpenMMLab Swin and our own detector / segmentor checkpoints
+    (``backbone.*``). Returns the converted dict and the prefixes left out on purpose."""
+    left_out: Tuple[str, ...] = ()
+    if layout == 'icar':
+        left_out = ('sentence_model.', 'visual_model.projector.', 'logit_scale')
+        sd = {k[len('visual_model.backbone.'):]: v for k, v in sd.items()
+              if k.startswith('visual_model.backbone.')}
+        if not sd:
+            raise CheckpointError('This iCAR checkpoint holds no image encoder (visual_model.backbone.*).')
+        layout = detect_layout(sd)
+    elif layout == 'icar_mm':
+        left_out = ('neck.', 'rpn_head.', 'roi_head.', 'decode_head.', 'auxiliary_head.', 'cls_head.',
+                    'data_preprocessor.')
+        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
+        if not sd:
+            raise CheckpointError('This checkpoint holds no backbone (backbone.*) to load a Swin from.')
+        layout = detect_layout(sd)
+    if layout == 'microsoft_swin':
+        return dict(sd), left_out
+    if layout == 'mm_swin':
+        return swin_mm_to_microsoft(sd, num_stages), left_out + ('norm0.', 'norm1.', 'norm2.')
+    raise CheckpointError(f'A {layout!r} checkpoint holds no Swin image encoder; expected an iCAR '
+                          '(visual_model.backbone.*), Microsoft Swin, OpenMMLab Swin or icar_mm '
+                          '(backbone.*) checkpoint.')
+
+
+def _raise_key_report(source: str, what: str, total: int, matched: int, missing, unexpected) -> None:
+    lines = [f'Cannot load {what} from {source}: {matched} of {total} tensors match.']
+    for title, items in (('missing in checkpoint', missing), ('unexpected in checkpoint', unexpected)):
+        if items:
+            more = f' ... and {len(items) - 8} more' if len(items) > 8 else ''
+            lines.append(f'  {title} ({len(items)}): {", ".join(items[:8])}{more}')
+    lines.append('Check that the model config (architecture, sizes) matches the checkpoint.')
+    raise CheckpointError('\n'.join(lines))
+
+
+def load_swin3d_backbone(backbone: nn.Module, path: str, inflate) -> None:
+    """Load a video Swin (mmaction's ``SwinTransformer3D``) from ``path``.
+
+    A 2D checkpoint (any layout :func:`convert_swin_microsoft` reads) is
+    converted to the Microsoft layout, its keys checked against the 3D model
+    strictly (after the renames mmaction's inflation does), and handed to
+    ``inflate(state_dict)``, which runs mmaction's own inflation. A checkpoint
+    that is already 3D (a trained video model) is loaded strictly as is.
+    """
+    sd = state_dict_of(read_checkpoint(path))
+    layout = detect_layout(sd)
+    ms, left_out = convert_swin_microsoft(sd, layout, num_stages=len(backbone.layers))
+    source = f'{path} ({layout} layout)'
+    own = backbone.state_dict()
+    ignored = ('head.',) + _SWIN_MS_DROPPED
+    if ms.get('patch_embed.proj.weight') is not None and ms['patch_embed.proj.weight'].dim() == 5:
+        load_strict(backbone, ms, source, 'video Swin backbone', allowed_missing=('relative_position_index',),
+                    ignored=ignored, left_out=left_out)
+        return
+    has_final = 'norm3.weight' in own
+    renamed = {('norm3.' + k[5:] if has_final and k.startswith('norm.') else k): v for k, v in ms.items()}
+    fresh = tuple(f'norm{i}.' for i in range(4) if f'norm{i}.weight' in own
+                  and f'norm{i}.weight' not in renamed)
+    if not has_final:
+        ignored += ('norm.',)  # the model outputs no last stage, so it has no final norm
+    missing = [k for k in own if k not in renamed and not _named(k, fresh + ('relative_position_index',))]
+    unexpected = [k for k in renamed if k not in own and not _named(k, ignored)]
+    matched = sum(k in own for k in renamed)
+    if not matched or missing or unexpected:
+        _raise_key_report(source, 'video Swin backbone (inflated from 2D)', len(own), matched,
+                          missing, unexpected)
+    ms = {k: v for k, v in ms.items() if not _named(k, ('head.',))}
+    if has_final and 'norm.weight' not in ms:  # inflation reads it: pass the fresh init through
+        ms['norm.weight'], ms['norm.bias'] = own['norm3.weight'], own['norm3.bias']
+    try:
+        inflate(ms)
+    except RuntimeError as e:  # size mismatches reported by load_state_dict
+        raise CheckpointError(f'Cannot inflate {source} into the video Swin: {str(e).strip()}\n'
+                              'Check that the model config (embed_dims, depths, num_heads, '
+                              'patch_size) matches the checkpoint.') from e
+    MMLogger.get_current_instance().info(
+        f'Inflated video Swin backbone from {source}: {matched} tensors'
+        + (f' (left out as intended: {", ".join(p.rstrip(".") for p in left_out)})' if left_out else '')
+        + (f'; initialised fresh: {", ".join(p.rstrip(".") for p in fresh)}' if fresh else ''))

@@ -29,11 +29,12 @@ from mmengine.registry import Registry
 SCOPE = 'icar_mm'
 
 MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
-                  locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models'])
+                  locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models',
+                             'icar_mm.multilabel'])
 DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
-                    locations=['icar_mm.datasets'])
+                    locations=['icar_mm.datasets', 'icar_mm.multilabel'])
 TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
-                      locations=['icar_mm.datasets'])
+                      locations=['icar_mm.datasets', 'icar_mm.multilabel'])
 METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
                    locations=['icar_mm.evaluation'])
 HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,

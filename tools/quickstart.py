@@ -31,7 +31,7 @@ DETECTOR = osp.join(ROOT, 'configs', 'quickstart', 'ov-mask-rcnn_icar-swin-tiny_
 
 def run(step, script, *args):
     print(f'\n==> {step}\n    python {osp.relpath(script, ROOT)} {" ".join(map(str, args))}', flush=True)
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
     proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, env=env)
     if proc.returncode:
         raise SystemExit(f'{step} failed (exit {proc.returncode}); see the output above.')

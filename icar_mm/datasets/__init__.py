@@ -2,8 +2,11 @@
 from .synthetic import (ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES,
                         synthetic_vocabulary, write_detection_set,
                         write_segmentation_set, write_video_set)
+from .pretrain import SyntheticPretrainDataset
+from .video import OVVideoDataset, VideoDecode, VideoInit, VideoReadError
 
 __all__ = [
     'ALL_CLASSES', 'BASE_CLASSES', 'NOVEL_CLASSES', 'synthetic_vocabulary',
-    'write_detection_set', 'write_segmentation_set', 'write_video_set'
+    'write_detection_set', 'write_segmentation_set', 'write_video_set',
+    'SyntheticPretrainDataset', 'OVVideoDataset', 'VideoInit', 'VideoDecode', 'VideoReadError'
 ]

@@ -1,0 +1,63 @@
+# Kinetics-400 fine-tuning, iCAR recipe: Video Swin-B (p244, w877) inflated from
+# the iCAR 2D Swin-B by mmaction's own inflation, text-generated cosine head
+# ('video28' prompt ensemble, enriched class descriptions), 32x2x1 clips at 224,
+# AdamW lr 3e-4 wd 0.05, backbone lr x0.1, 30 epochs cosine after 2.5 warm-up
+# epochs (inherited), 4 clips x 3 crops at test.
+# Weights are local files (nothing is downloaded): the iCAR checkpoint feeds the
+# backbone (visual_model.backbone.*) and the text encoder (sentence_model.*).
+_base_ = 'mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py'
+
+icar_checkpoint = 'checkpoints/icar_swin-b.pth'
+text_encoder = dict(type='icar_mm.HFTextEncoder', model_path='checkpoints/roberta-base',
+                    embed_dim=256, checkpoint=icar_checkpoint)
+
+model = dict(
+    backbone=dict(type='icar_mm.ICARSwin3D', pretrained=None, checkpoint=icar_checkpoint),
+    cls_head=dict(
+        type='icar_mm.TextCosineRecognitionHead',
+        # vocabulary: none named, so the dataset's classes (VocabularyHook)
+        classifier=dict(text_encoder=text_encoder, templates='video28', enriched=True)))
+
+# mmaction's Decord pipelines, with PyAV / OpenCV fall-backs (icar_mm.VideoInit / VideoDecode)
+train_pipeline = [
+    dict(type='icar_mm.VideoInit'),
+    dict(type='SampleFrames', clip_len=32, frame_interval=2, num_clips=1),
+    dict(type='icar_mm.VideoDecode'),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+val_pipeline = [
+    dict(type='icar_mm.VideoInit'),
+    dict(type='SampleFrames', clip_len=32, frame_interval=2, num_clips=1, test_mode=True),
+    dict(type='icar_mm.VideoDecode'),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+test_pipeline = [
+    dict(type='icar_mm.VideoInit'),
+    dict(type='SampleFrames', clip_len=32, frame_interval=2, num_clips=4, test_mode=True),
+    dict(type='icar_mm.VideoDecode'),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='ThreeCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+# Labels index the 400 shipped class names; corrupt videos are skipped and counted.
+train_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+                                     skip_corrupt=True, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+                                   skip_corrupt=True, pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+                                    skip_corrupt=True, pipeline=test_pipeline))
+val_evaluator = dict(_delete_=True, type='icar_mm.OVAccMetric')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.05))
+
+custom_hooks = [dict(type='icar_mm.VocabularyHook')]
