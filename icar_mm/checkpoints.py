@@ -125,6 +125,19 @@ def _named(key: str, patterns: Iterable[str]) -> bool:
     return any(key.startswith(p) or f'.{p}' in key for p in patterns)
 
 
+def _raise_key_report(source: str, what: str, total: int, matched: int, missing, unexpected,
+                      shape=()) -> None:
+    """Name every key that stops a strict load, then raise."""
+    lines = [f'Cannot load {what} from {source}: {matched} of {total} tensors match.']
+    for title, items in (('missing in checkpoint', missing), ('unexpected in checkpoint', unexpected),
+                         ('shape mismatch', shape)):
+        if items:
+            more = f' ... and {len(items) - 8} more' if len(items) > 8 else ''
+            lines.append(f'  {title} ({len(items)}): {", ".join(items[:8])}{more}')
+    lines.append('Check that the model config (architecture, sizes) matches the checkpoint.')
+    raise CheckpointError('\n'.join(lines))
+
+
 def load_strict(module: nn.Module, sd: StateDict, source: str, what: str,
                 allowed_missing: Iterable[str] = (), ignored: Iterable[str] = (),
                 left_out: Iterable[str] = ()) -> None:
@@ -143,14 +156,7 @@ def load_strict(module: nn.Module, sd: StateDict, source: str, what: str,
              for k in sd if k in own and sd[k].shape != own[k].shape]
     matched = [k for k in sd if k in own and sd[k].shape == own[k].shape]
     if not matched or missing or unexpected or shape:
-        lines = [f'Cannot load {what} from {source}: {len(matched)} of {len(own)} tensors match.']
-        for title, items in (('missing in checkpoint', missing), ('unexpected in checkpoint', unexpected),
-                             ('shape mismatch', shape)):
-            if items:
-                more = f' ... and {len(items) - 8} more' if len(items) > 8 else ''
-                lines.append(f'  {title} ({len(items)}): {", ".join(items[:8])}{more}')
-        lines.append('Check that the model config (architecture, sizes) matches the checkpoint.')
-        raise CheckpointError('\n'.join(lines))
+        _raise_key_report(source, what, len(own), len(matched), missing, unexpected, shape)
     module.load_state_dict({k: sd[k] for k in matched}, strict=False)
     MMLogger.get_current_instance().info(
         f'Loaded {what}: {len(matched)} tensors from {source}'
@@ -310,16 +316,6 @@ def convert_swin_microsoft(sd: StateDict, layout: str, num_stages: int = 4
     raise CheckpointError(f'A {layout!r} checkpoint holds no Swin image encoder; expected an iCAR '
                           '(visual_model.backbone.*), Microsoft Swin, OpenMMLab Swin or icar_mm '
                           '(backbone.*) checkpoint.')
-
-
-def _raise_key_report(source: str, what: str, total: int, matched: int, missing, unexpected) -> None:
-    lines = [f'Cannot load {what} from {source}: {matched} of {total} tensors match.']
-    for title, items in (('missing in checkpoint', missing), ('unexpected in checkpoint', unexpected)):
-        if items:
-            more = f' ... and {len(items) - 8} more' if len(items) > 8 else ''
-            lines.append(f'  {title} ({len(items)}): {", ".join(items[:8])}{more}')
-    lines.append('Check that the model config (architecture, sizes) matches the checkpoint.')
-    raise CheckpointError('\n'.join(lines))
 
 
 def load_swin3d_backbone(backbone: nn.Module, path: str, inflate) -> None:

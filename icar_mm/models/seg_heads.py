@@ -6,11 +6,10 @@ follows the head's vocabulary."""
 from typing import Optional
 
 import torch
-import torch.nn as nn
 from mmseg.models.decode_heads import FCNHead, UPerHead
 from mmseg.models.segmentors import EncoderDecoder
 
-from ..classifier import TextCosineClassifier, TrainClasses
+from ..classifier import TextCosineClassifier, TrainClasses, iter_classifiers
 from ..registry import MODELS, build_own
 from ..text.vocabulary import VocabularyLike
 
@@ -111,15 +110,16 @@ class TextEncoderDecoder(EncoderDecoder):
     """
 
     def _init_auxiliary_head(self, auxiliary_head) -> None:
-        heads = auxiliary_head if isinstance(auxiliary_head, list) else [auxiliary_head]
-        shared = [self._with_shared_encoder(h) for h in heads if h is not None]
-        super()._init_auxiliary_head(shared if isinstance(auxiliary_head, list) else (shared or [None])[0])
-        for head in (self.auxiliary_head if isinstance(self.auxiliary_head, nn.ModuleList)
-                     else [getattr(self, 'auxiliary_head', None)]):
-            classifier = getattr(head, 'classifier', None)
-            if isinstance(classifier, TextCosineClassifier) and \
-                    classifier.text_encoder is self.decode_head.classifier.text_encoder:
-                classifier.share_text_encoder(self.decode_head.classifier)
+        if isinstance(auxiliary_head, list):
+            auxiliary_head = [self._with_shared_encoder(h) for h in auxiliary_head]
+        elif auxiliary_head is not None:
+            auxiliary_head = self._with_shared_encoder(auxiliary_head)
+        super()._init_auxiliary_head(auxiliary_head)
+        owner = getattr(self.decode_head, 'classifier', None)
+        if self.with_auxiliary_head and isinstance(owner, TextCosineClassifier):
+            for classifier in iter_classifiers(self.auxiliary_head):
+                if classifier.text_encoder is owner.text_encoder:
+                    classifier.share_text_encoder(owner)  # unregister the second reference
 
     def _with_shared_encoder(self, head: dict) -> dict:
         classifier = head.get('classifier')
