@@ -21,5 +21,5 @@ quickstart: setup
 	$(PY) tools/quickstart.py
 
 benchmark: setup
-	$(PY) benchmarks/text_classifier.py
-	$(PY) benchmarks/detection_head.py
+	for b in text_classifier detection_head segmentation_head recognition_head inmap inmap_effect multilabel_zero_shot; do \
+		$(PY) benchmarks/$$b.py || exit 1; done

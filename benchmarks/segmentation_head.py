@@ -102,7 +102,7 @@ def paired_medians(fn_a, fn_b, repeats, warmup=2):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--size', type=int, default=256)
-    parser.add_argument('--batch', type=int, default=1)
+    parser.add_argument('--batch', type=int, default=2, help='>= 2: the pooling branch has BatchNorm on 1x1 maps')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--text-model', default='ViT-B-32')
     args = parser.parse_args()
