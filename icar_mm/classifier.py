@@ -325,7 +325,7 @@ def load_class_weights(path: str):
     if not isinstance(data, dict) or data.get('format') != CLASS_WEIGHTS_FORMAT:
         raise ValueError(f'{path!r} is not an icar_mm class-weights file (expected format '
                          f'{CLASS_WEIGHTS_FORMAT!r}); write one with '
-                         'TextCosineClassifier.export_class_weights or tools/export_class_weights.py.')
+                         'TextCosineClassifier.export_class_weights or tools/refine_class_weights.py.')
     vocab = load_vocabulary(data['vocabulary']['classes'])
     emb = data['embeddings']
     if emb.ndim != 2 or emb.shape[0] != len(vocab):

@@ -8,9 +8,9 @@ import torch
 import torch.nn as nn
 from mmaction.models.heads.base import BaseHead
 
-from ..classifier import TextCosineClassifier
+from ..classifier import TextCosineClassifier, TrainClasses
 from ..registry import MODELS, build_own
-from ..text.vocabulary import VocabularyLike, load_vocabulary
+from ..text.vocabulary import VocabularyLike
 
 
 @MODELS.register_module()
@@ -51,11 +51,10 @@ class TextCosineRecognitionHead(BaseHead):
             raise ValueError('Action recognition has no background class: leave classifier background unset.')
         self.spatial_type = spatial_type
         self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio else None
-        self.train_classes = load_vocabulary(train_classes).names if train_classes is not None else None
-        if self.train_classes is not None and self.label_smooth_eps:
+        self.train_classes = TrainClasses(train_classes)
+        if train_classes is not None and self.label_smooth_eps:
             raise ValueError('train_classes masks logits out of the loss, which label smoothing would '
                              'give mass to: use one of label_smooth_eps and train_classes.')
-        self._outside_cache = (None, None)
 
     # The class count follows the classifier's vocabulary (swappable at test time).
     @property
@@ -77,23 +76,9 @@ class TextCosineRecognitionHead(BaseHead):
             x = self.dropout(x)
         return self.fc_cls(x.flatten(1))
 
-    def _outside_training(self, device) -> Optional[torch.Tensor]:
-        """Bool mask over the current vocabulary: classes not supervised in training."""
-        if self.train_classes is None:
-            return None
-        names = self.fc_cls.class_names
-        if self._outside_cache[0] != names:
-            unknown = [n for n in self.train_classes if n not in names]
-            if unknown:
-                raise ValueError(f'train_classes {unknown[:5]} are not in the current vocabulary '
-                                 f'({len(names)} classes); train_classes must be a subset of it.')
-            keep = set(self.train_classes)
-            self._outside_cache = (names, torch.tensor([n not in keep for n in names]))
-        return self._outside_cache[1].to(device)
-
     def loss_by_feat(self, cls_scores: torch.Tensor, data_samples) -> Dict:
-        outside = self._outside_training(cls_scores.device)
-        if outside is not None and outside.any():
+        outside = self.train_classes.outside(self.fc_cls, cls_scores.device)
+        if outside is not None:
             labels = torch.stack([x.gt_labels.item for x in data_samples]).to(cls_scores.device).view(-1)
             if labels.numel() != len(data_samples):
                 raise ValueError('train_classes needs single-label samples (one class per clip).')
