@@ -177,22 +177,30 @@ _SWIN_IGNORED = ('head.', 'attn_mask', 'relative_position_index', 'relative_coor
 _SWIN_NEW = ('norm0.', 'norm1.', 'norm2.')  # per-stage output norms mm adds for FPN / UPerNet
 
 
-def convert_swin(sd: StateDict, layout: str, num_stages: int = 4) -> Tuple[StateDict, Tuple[str, ...]]:
-    """Map a checkpoint's 2D Swin image encoder to mmdet's ``SwinTransformer``
-    keys, reusing mmdet's own ``swin_converter`` for the Microsoft layout.
-    Returns the converted dict and the prefixes left out on purpose."""
-    left_out: Tuple[str, ...] = ()
+def _swin_part(sd: StateDict, layout: str) -> Tuple[StateDict, str, Tuple[str, ...]]:
+    """The 2D Swin inside a checkpoint: iCAR's ``visual_model.backbone.*`` or
+    our saved models' ``backbone.*`` unwrapped, with its own layout and the
+    prefixes left out on purpose."""
     if layout == 'icar':
-        left_out = ('sentence_model.', 'visual_model.projector.', 'logit_scale')
         sd = {k[len('visual_model.backbone.'):]: v for k, v in sd.items()
               if k.startswith('visual_model.backbone.')}
         if not sd:
             raise CheckpointError('This iCAR checkpoint holds no image encoder (visual_model.backbone.*).')
-        layout = detect_layout(sd)
-    elif layout == 'icar_mm':
+        return sd, detect_layout(sd), ('sentence_model.', 'visual_model.projector.', 'logit_scale')
+    if layout == 'icar_mm':
         sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
-        left_out = ('neck.', 'rpn_head.', 'roi_head.', 'decode_head.', 'auxiliary_head.', 'cls_head.')
-        layout = 'mm_swin'
+        if not sd:
+            raise CheckpointError('This checkpoint holds no backbone (backbone.*) to load a Swin from.')
+        return sd, detect_layout(sd), ('neck.', 'rpn_head.', 'roi_head.', 'decode_head.', 'auxiliary_head.',
+                                       'cls_head.', 'data_preprocessor.')
+    return sd, layout, ()
+
+
+def convert_swin(sd: StateDict, layout: str, num_stages: int = 4) -> Tuple[StateDict, Tuple[str, ...]]:
+    """Map a checkpoint's 2D Swin image encoder to mmdet's ``SwinTransformer``
+    keys, reusing mmdet's own ``swin_converter`` for the Microsoft layout.
+    Returns the converted dict and the prefixes left out on purpose."""
+    sd, layout, left_out = _swin_part(sd, layout)
     if layout == 'microsoft_swin':
         from mmdet.models.backbones.swin import swin_converter
         # The Microsoft release's final norm is the norm of the last stage's output.
@@ -294,21 +302,7 @@ def convert_swin_microsoft(sd: StateDict, layout: str, num_stages: int = 4
     mmaction's ``inflate_weights`` reads): iCAR (``visual_model.backbone.*``),
     Microsoft, OpenMMLab Swin and our own detector / segmentor checkpoints
     (``backbone.*``). Returns the converted dict and the prefixes left out on purpose."""
-    left_out: Tuple[str, ...] = ()
-    if layout == 'icar':
-        left_out = ('sentence_model.', 'visual_model.projector.', 'logit_scale')
-        sd = {k[len('visual_model.backbone.'):]: v for k, v in sd.items()
-              if k.startswith('visual_model.backbone.')}
-        if not sd:
-            raise CheckpointError('This iCAR checkpoint holds no image encoder (visual_model.backbone.*).')
-        layout = detect_layout(sd)
-    elif layout == 'icar_mm':
-        left_out = ('neck.', 'rpn_head.', 'roi_head.', 'decode_head.', 'auxiliary_head.', 'cls_head.',
-                    'data_preprocessor.')
-        sd = {k[len('backbone.'):]: v for k, v in sd.items() if k.startswith('backbone.')}
-        if not sd:
-            raise CheckpointError('This checkpoint holds no backbone (backbone.*) to load a Swin from.')
-        layout = detect_layout(sd)
+    sd, layout, left_out = _swin_part(sd, layout)
     if layout == 'microsoft_swin':
         return dict(sd), left_out
     if layout == 'mm_swin':
