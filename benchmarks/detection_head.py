@@ -9,13 +9,13 @@ the ratio cosine / linear for each, and peak memory.
 import argparse
 import os.path as osp
 import resource
-import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
+from common import median_time  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -60,17 +60,6 @@ def batch(model, args):
         samples.append(sample)
     data = dict(inputs=[torch.rand(3, s, s) * 255 for _ in range(args.batch)], data_samples=samples)
     return model.data_preprocessor(data, training=True)
-
-
-def median_time(fn, repeats, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def measure(cosine, args):

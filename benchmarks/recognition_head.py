@@ -5,20 +5,19 @@ same video Swin (same backbone weights), in the same process, on CPU.
                                           [--embed-dims 48] [--text-model ViT-B-32]
 
 Prints median times of inference (vocabulary cached) and of a training step
-for the whole recognizer, the ratio cosine / linear for each, the head alone
-at inference, and peak memory (process RSS growth while each model runs;
-the linear model runs first, as the process peak only grows).
+for the whole recognizer and of the head alone, timed in alternation, the
+median ratio cosine / linear for each, and peak memory (process RSS growth
+while each model runs; the linear model runs first, as the peak only grows).
 """
 import argparse
 import os.path as osp
-import resource
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from detection_head import median_time  # noqa: E402
+from common import paired_medians, peak_rss, peak_rss_growth  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -56,8 +55,8 @@ def batch(model, args):
     return model.data_preprocessor(dict(inputs=inputs, data_samples=samples), training=True)
 
 
-def measure(cosine, args):
-    model = build(cosine, args)
+def steps(model, args):
+    """Inference, train-step and head-only callables on one fixed batch."""
     data = batch(model, args)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     with torch.no_grad():
@@ -80,13 +79,7 @@ def measure(cosine, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    inference = median_time(infer, args.repeats)
-    head = median_time(head_only, args.repeats * 10)
-    train = median_time(train_step, args.repeats)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return inference, train, head, (peak - rss0) / 1024, peak / 1024
+    return infer, train_step, head_only
 
 
 def main():
@@ -101,15 +94,20 @@ def main():
     print(f'Video Swin (dims {args.embed_dims}, depths 2-2-2-2), {args.batch} x {args.frames} frames x '
           f'{args.size}px, 400 Kinetics classes, text tower {args.text_model} (frozen, cached), '
           f'one template (cached; the forward cost does not depend on the template count), threads={torch.get_num_threads()}')
-    lin = measure(False, args)
-    cos = measure(True, args)
-    print(f'{"":<22}{"I3DHead":>12}{"TextCosineRecognitionHead":>27}{"ratio":>8}')
-    print(f'{"inference (ms)":<22}{lin[0] * 1e3:>12.1f}{cos[0] * 1e3:>27.1f}{cos[0] / lin[0]:>8.3f}')
-    print(f'{"train step (ms)":<22}{lin[1] * 1e3:>12.1f}{cos[1] * 1e3:>27.1f}{cos[1] / lin[1]:>8.3f}')
-    print(f'{"head alone, infer (ms)":<22}{lin[2] * 1e3:>12.3f}{cos[2] * 1e3:>27.3f}{cos[2] / lin[2]:>8.3f}')
-    print(f'{"RSS growth (MiB)":<22}{lin[3]:>12.0f}{cos[3]:>27.0f}')
-    print(f'{"peak RSS (MiB)":<22}{lin[4]:>12.0f}{cos[4]:>27.0f}')
-
+    lin_model = build(False, args)
+    lin = steps(lin_model, args)
+    lin_peak = peak_rss_growth(lambda: (lin[0](), lin[1]()))
+    cos_model = build(True, args)
+    cos = steps(cos_model, args)
+    cos_peak = peak_rss_growth(lambda: (cos[0](), cos[1]()))
+    rows = [('inference (ms)', *paired_medians(lin[0], cos[0], args.repeats)),
+            ('train step (ms)', *paired_medians(lin[1], cos[1], args.repeats)),
+            ('head alone, infer (ms)', *paired_medians(lin[2], cos[2], args.repeats * 10))]
+    print(f'{"":<24}{"I3DHead":>12}{"TextCosineRecognitionHead":>27}{"ratio":>8}')
+    for name, a, b, ratio in rows:
+        print(f'{name:<24}{a * 1e3:>12.2f}{b * 1e3:>27.2f}{ratio:>8.3f}')
+    print(f'{"peak RSS growth (MiB)":<24}{lin_peak:>12.0f}{cos_peak:>27.0f}')
+    print(f'{"process peak (MiB)":<24}{"":>12}{peak_rss():>27.0f}')
 
 if __name__ == '__main__':
     main()

@@ -9,14 +9,13 @@ machine state, the ratio cosine / mmseg for each, and peak memory.
 """
 import argparse
 import os.path as osp
-import resource
-import statistics
 import sys
-import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
+from common import paired_medians, peak_rss, peak_rss_growth  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -77,28 +76,6 @@ def steps(model, data):
     return infer, train_step
 
 
-def peak_rss_growth(fn, repeats=2):
-    """MiB the process peak grows by while running ``fn`` (the peak only grows,
-    so the baseline model is measured first)."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    for _ in range(repeats):
-        fn()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-
-
-def paired_medians(fn_a, fn_b, repeats, warmup=2):
-    """Median time of each, timed in alternation, and the median of per-pair ratios b / a."""
-    for _ in range(warmup):
-        fn_a(), fn_b()
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, times in ((fn_a, ta), (fn_b, tb)):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-    return statistics.median(ta), statistics.median(tb), statistics.median(b / a for a, b in zip(ta, tb))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--size', type=int, default=256)
@@ -120,7 +97,7 @@ def main():
     for name, a, b, ratio in rows:
         print(f'{name:<22}{a * 1e3:>18.1f}{b * 1e3:>18.1f}{ratio:>8.3f}')
     print(f'{"peak RSS growth (MiB)":<22}{base_peak:>18.0f}{cos_peak:>18.0f}')
-    print(f'{"process peak (MiB)":<22}{"":>18}{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:>18.0f}')
+    print(f'{"process peak (MiB)":<22}{"":>18}{peak_rss():>18.0f}')
 
 
 if __name__ == '__main__':
