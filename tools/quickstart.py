@@ -2,6 +2,7 @@
 offline, on CPU, in minutes.
 
     python tools/quickstart.py [--work-dir work_dirs/quickstart] [--pretrain-iters 600] [--epochs 8]
+                               [--label-only] [--skip-baseline]
 
 1. write the synthetic world: scenes of coloured shapes with boxes, masks and
    captions; training boxes of the 12 base classes only (the 4 novel
@@ -55,6 +56,9 @@ def main():
     parser.add_argument('--val-images', type=int, default=16)
     parser.add_argument('--skip-baseline', action='store_true',
                         help='only the pre-trained detector (no comparison without pre-training)')
+    parser.add_argument('--label-only', action='store_true',
+                        help='also pre-train without image-text data (labels only) and fine-tune from '
+                             'that: separates the image-text share of the gain')
     args = parser.parse_args()
     start = time.time()
     work = osp.abspath(args.work_dir)
@@ -65,19 +69,26 @@ def main():
     write_detection_set(data_root, 'train', num_images=args.train_images, seed=0, label_classes=BASE_CLASSES)
     write_detection_set(data_root, 'val', num_images=args.val_images, seed=1)
 
-    pretrain_dir = osp.join(work, 'pretrain')
     warmup = min(50, args.pretrain_iters // 2)
-    run('2. iCAR pre-training (image-label + image-text, one shared text encoder)',
-        osp.join(ROOT, 'tools', 'train.py'), PRETRAIN, '--work-dir', pretrain_dir, '--cfg-options',
-        f'train_cfg.max_iters={args.pretrain_iters}', f'param_scheduler.0.end={warmup}',
-        f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={args.pretrain_iters}',
-        f'default_hooks.checkpoint.interval={args.pretrain_iters}')
-    icar_checkpoint = osp.join(pretrain_dir, 'icar_synthetic.pth')
+    schedule = [f'train_cfg.max_iters={args.pretrain_iters}', f'param_scheduler.0.end={warmup}',
+                f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={args.pretrain_iters}',
+                f'default_hooks.checkpoint.interval={args.pretrain_iters}']
+    pretrainings = [('2. iCAR pre-training (image-label + image-text, one shared text encoder)', 'pretrain', [])]
+    if args.label_only:
+        pretrainings.append(('2b. pre-training on image-label data only', 'pretrain_label_only',
+                             ['model.text_loss_weight=0']))
+    for step, sub, options in pretrainings:
+        run(step, osp.join(ROOT, 'tools', 'train.py'), PRETRAIN, '--work-dir', osp.join(work, sub),
+            '--cfg-options', *schedule, *options)
+    icar_checkpoint = osp.join(work, 'pretrain', 'icar_synthetic.pth')
 
     data = [f'{loader}_dataloader.dataset.data_root={data_root}/' for loader in ('train', 'val', 'test')]
     data += [f'{name}_evaluator.ann_file={data_root}/annotations/val.json' for name in ('val', 'test')]
     data += [f'train_cfg.max_epochs={args.epochs}', f'train_cfg.val_interval={args.epochs}']
     runs = [('iCAR pre-trained (ours)', 'pretrained', icar_checkpoint)]
+    if args.label_only:
+        runs.append(('label-only pre-trained', 'label_only',
+                     osp.join(work, 'pretrain_label_only', 'icar_synthetic.pth')))
     if not args.skip_baseline:
         runs.append(('no pre-training', 'scratch', None))
     results = {}
