@@ -17,7 +17,6 @@ import sys
 from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def parse_args():
@@ -40,7 +39,7 @@ def main():
     args = parse_args()
     from mmdet.apis import DetInferencer
 
-    from icar_mm.apis import load_config, set_vocabulary
+    from icar_mm.apis import list_images, load_config, set_vocabulary
     inferencer = DetInferencer(model=load_config(args.config, cfg_options=args.cfg_options), weights=args.checkpoint, device=args.device,
                                palette='random', show_progress=False)
     if args.classes or args.vocabulary:
@@ -48,12 +47,7 @@ def main():
         set_vocabulary(inferencer.model, spec)
         inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
     classes = inferencer.model.dataset_meta['classes']
-    images = [p for path in args.images for p in
-              (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
-               if osp.isdir(path) else [path])]
-    missing = [p for p in images if not osp.isfile(p)]
-    if missing:
-        raise SystemExit(f'Image files not found: {missing[:5]}')
+    images = list_images(args.images)
     results = inferencer(images, out_dir=args.out_dir, no_save_pred=False, pred_score_thr=args.score_thr)
     summary = []
     for image, pred in zip(images, results['predictions']):

@@ -20,7 +20,6 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
 def parse_args():
@@ -35,16 +34,6 @@ def parse_args():
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device', default='cpu')
     return parser.parse_args()
-
-
-def list_images(paths):
-    images = [p for path in paths for p in
-              (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
-               if osp.isdir(path) else [path])]
-    missing = [p for p in images if not osp.isfile(p)]
-    if missing:
-        raise SystemExit(f'Image files not found: {missing[:5]}')
-    return images
 
 
 def add_legend(image: np.ndarray, entries) -> np.ndarray:
@@ -70,7 +59,7 @@ def main():
     from mmseg.apis import inference_model, init_model
     from mmseg.visualization import SegLocalVisualizer
 
-    from icar_mm.apis import set_vocabulary
+    from icar_mm.apis import list_images, set_vocabulary
     model = init_model(args.config, args.checkpoint, device=args.device)
     if args.classes or args.vocabulary:
         spec = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary

@@ -1,4 +1,5 @@
 """What tools/train.py and tools/test.py share: config loading and runner building."""
+import os
 import os.path as osp
 from typing import Optional
 
@@ -28,8 +29,6 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
 def parse_tool_args(parser):
     """Add the flags tools/train.py and tools/test.py share (--cfg-options,
     --launcher, --local-rank) and parse; LOCAL_RANK is exported for launchers."""
-    import os
-
     from mmengine.config import DictAction
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, key=value (e.g. train_cfg.max_iters=10)')
@@ -86,4 +85,19 @@ def set_vocabulary(model, vocabulary) -> None:
     model.dataset_meta = meta
 
 
-__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary']
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def list_images(paths) -> list:
+    """Image files of the given files and folders (folders expanded in sorted
+    order); missing files stop the tool with their names."""
+    images = [p for path in paths for p in
+              (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+               if osp.isdir(path) else [path])]
+    missing = [p for p in images if not osp.isfile(p)]
+    if missing:
+        raise SystemExit(f'Image files not found: {missing[:5]}')
+    return images
+
+
+__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary', 'list_images']
