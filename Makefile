@@ -3,7 +3,7 @@
 # make test-fast  the suite without the slow end-to-end runs
 # make quickstart set up if needed, then the main job: iCAR pre-training + open-vocabulary detection
 #                 on the embedded synthetic world, with a summary table
-# make benchmark  the benchmarks under benchmarks/
+# make benchmark  every benchmark under benchmarks/, then one table of ratios against their baselines
 PY := .venv/bin/python
 
 .PHONY: setup test test-fast quickstart benchmark
@@ -21,5 +21,4 @@ quickstart: setup
 	$(PY) tools/quickstart.py
 
 benchmark: setup
-	for b in text_classifier detection_head segmentation_head recognition_head inmap inmap_effect multilabel_zero_shot; do \
-		$(PY) benchmarks/$$b.py || exit 1; done
+	$(PY) benchmarks/run_all.py

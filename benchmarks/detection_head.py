@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import median_time  # noqa: E402
+from common import add_json_option, median_time, result, write_results  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -94,6 +94,7 @@ def main():
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--text-model', default='ViT-B-32')
+    add_json_option(parser)
     args = parser.parse_args()
     print(f'Faster R-CNN R50-FPN, {args.batch} x {args.size}px, 80 COCO classes, '
           f'text tower {args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
@@ -104,6 +105,9 @@ def main():
     print(f'{"inference (ms)":<22}{lin[0] * 1e3:>19.1f}{cos[0] * 1e3:>20.1f}{cos[0] / lin[0]:>8.3f}')
     print(f'{"train step (ms)":<22}{lin[1] * 1e3:>19.1f}{cos[1] * 1e3:>20.1f}{cos[1] / lin[1]:>8.3f}')
     print(f'{"peak RSS (MiB)":<22}{lin[3]:>19.0f}{cos[3]:>20.0f}')
+    write_results(args.json, [result('inference vs Shared2FCBBoxHead', lin[0] * 1e3, cos[0] * 1e3, 'ms'),
+                              result('train step vs Shared2FCBBoxHead', lin[1] * 1e3, cos[1] * 1e3, 'ms'),
+                              result('peak RSS growth', lin[2], cos[2], 'MiB')])
 
 
 if __name__ == '__main__':

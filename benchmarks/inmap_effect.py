@@ -20,9 +20,11 @@ import time
 import warnings
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from common import add_json_option, result, write_results  # noqa: E402
 
 from icar_mm.refine import refine_proxies  # noqa: E402
 
@@ -58,6 +60,7 @@ def main():
     parser.add_argument('--shift', type=float, default=1.5, help='class-specific offset of the clusters')
     parser.add_argument('--spread', type=float, default=3.0, help='noise norm around the cluster centres')
     parser.add_argument('--scenarios', default='gap,hubs,longtail')
+    add_json_option(parser)
     args = parser.parse_args()
     variants = [('InMaP', dict()), ('+Sinkhorn', dict(sinkhorn=True)),
                 ('+Sinkhorn g=0.5', dict(sinkhorn=True, gamma=0.5))]
@@ -65,6 +68,7 @@ def main():
           f'InMaP with the published settings, {args.iters} steps')
     head = f'{"scenario":9} {"text proxies":>12} ' + ' '.join(f'{v:>15}' for v, _ in variants) + f' {"time s":>7}'
     print(head + '\n' + '-' * len(head))
+    rows = []
     for name in args.scenarios.split(','):
         feats, labels, text = scenario(name, args.features, args.classes, args.dim, args.shift, args.spread)
         cells, start = [], time.perf_counter()
@@ -74,8 +78,11 @@ def main():
                 proxies = refine_proxies(feats, text, iters=args.iters, **kw).proxies
             cells.append(accuracy(feats, proxies, labels))
         elapsed = (time.perf_counter() - start) / len(variants)
-        print(f'{name:9} {accuracy(feats, text, labels):12.1f} ' + ' '.join(f'{a:15.1f}' for a in cells)
-              + f' {elapsed:7.1f}')
+        text_acc = accuracy(feats, text, labels)
+        print(f'{name:9} {text_acc:12.1f} ' + ' '.join(f'{a:15.1f}' for a in cells) + f' {elapsed:7.1f}')
+        rows += [result(f'{name}: {variant} vs text', text_acc, acc, 'top-1 %')
+                 for (variant, _), acc in zip(variants, cells)]
+    write_results(args.json, rows)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from common import add_json_option, result, write_results  # noqa: E402
 from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
 from icar_mm.multilabel import PVPMultiLabelClassifier, SentenceGenerator  # noqa: E402
 from icar_mm.multilabel.sentences import corpus_vocabulary, load_sentence_file  # noqa: E402
@@ -65,12 +67,14 @@ def main():
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--label-noise', type=float, nargs='+', default=[0.0, 0.5, 1.0, 1.5])
     parser.add_argument('--worlds', nargs='+', default=['shapes-16', 'coco-80'])
+    add_json_option(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)  # tiny matrices: threads only add overhead
     cols = ['text labels (untrained)', 'pseudo visual prompts', 'adapted text labels', 'both (0.5/0.5)']
     print(f'zero-shot mAP (%), median of seeds {args.seeds}, {args.iters} iterations on sentences only')
     print(f'| world | label noise | {" | ".join(cols)} | both - text |')
     print('|' + '---|' * (len(cols) + 3))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for world in args.worlds:
             for ln in args.label_noise:
@@ -79,6 +83,9 @@ def main():
                 gain = float(np.median([r['both (0.5/0.5)'] - r['text labels (untrained)'] for r in runs]))
                 print(f'| {world} | {ln:.1f} | ' + ' | '.join(f'{med[c]:.1f}' for c in cols) + f' | {gain:+.1f} |',
                       flush=True)
+                rows.append(result(f'{world}, noise {ln:.1f}: both vs text labels',
+                                   med['text labels (untrained)'], med['both (0.5/0.5)'], 'mAP %'))
+    write_results(args.json, rows)
 
 
 if __name__ == '__main__':

@@ -17,7 +17,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import paired_medians, peak_rss, peak_rss_growth  # noqa: E402
+from common import (add_json_option, paired_medians, peak_rss, peak_rss_growth, result,  # noqa: E402
+                    write_results)
 
 
 def build(cosine: bool, args):
@@ -90,6 +91,7 @@ def main():
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--embed-dims', type=int, default=48)
     parser.add_argument('--text-model', default='ViT-B-32')
+    add_json_option(parser)
     args = parser.parse_args()
     print(f'Video Swin (dims {args.embed_dims}, depths 2-2-2-2), {args.batch} x {args.frames} frames x '
           f'{args.size}px, 400 Kinetics classes, text tower {args.text_model} (frozen, cached), '
@@ -108,6 +110,9 @@ def main():
         print(f'{name:<24}{a * 1e3:>12.2f}{b * 1e3:>27.2f}{ratio:>8.3f}')
     print(f'{"peak RSS growth (MiB)":<24}{lin_peak:>12.0f}{cos_peak:>27.0f}')
     print(f'{"process peak (MiB)":<24}{"":>12}{peak_rss():>27.0f}')
+    results = [result(f'{name.removesuffix(" (ms)")} vs I3DHead', a * 1e3, b * 1e3, 'ms', ratio)
+               for name, a, b, ratio in rows]
+    write_results(args.json, results + [result('peak RSS growth', lin_peak, cos_peak, 'MiB')])
 
 if __name__ == '__main__':
     main()

@@ -15,7 +15,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import paired_medians, peak_rss, peak_rss_growth  # noqa: E402
+from common import (add_json_option, paired_medians, peak_rss, peak_rss_growth, result,  # noqa: E402
+                    write_results)
 
 
 def build(cosine: bool, args):
@@ -82,6 +83,7 @@ def main():
     parser.add_argument('--batch', type=int, default=2, help='>= 2: the pooling branch has BatchNorm on 1x1 maps')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--text-model', default='ViT-B-32')
+    add_json_option(parser)
     args = parser.parse_args()
     print(f'UPerNet Swin-T, {args.batch} x {args.size}px, 150 ADE20K classes, text tower '
           f'{args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
@@ -98,6 +100,9 @@ def main():
         print(f'{name:<22}{a * 1e3:>18.1f}{b * 1e3:>18.1f}{ratio:>8.3f}')
     print(f'{"peak RSS growth (MiB)":<22}{base_peak:>18.0f}{cos_peak:>18.0f}')
     print(f'{"process peak (MiB)":<22}{"":>18}{peak_rss():>18.0f}')
+    results = [result(f'{name.removesuffix(" (ms)")} vs UPerHead+FCNHead', a * 1e3, b * 1e3, 'ms', ratio)
+               for name, a, b, ratio in rows]
+    write_results(args.json, results + [result('peak RSS growth', base_peak, cos_peak, 'MiB')])
 
 
 if __name__ == '__main__':

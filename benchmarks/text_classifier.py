@@ -21,9 +21,11 @@ import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
+from common import add_json_option, result, write_results  # noqa: E402
 
 from icar_mm.classifier import TextCosineClassifier  # noqa: E402
 from icar_mm.text.encoder import OpenCLIPTextEncoder  # noqa: E402
@@ -146,6 +148,7 @@ def main():
                         help='text tower whose embedding size sets the forward shape')
     parser.add_argument('--repeats', type=int, default=200, help='paired forward calls')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    add_json_option(parser)
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1)))
@@ -154,10 +157,13 @@ def main():
     print(f'\n1. class weights for {args.classes} classes x {args.templates} templates '
           f'({args.classes * args.templates} prompts)')
     print(f'{"text tower":<12} {"ours (s)":>10} {"77-token (s)":>13} {"ratio":>7} {"peak MiB":>9}')
+    rows = []
     for name in args.models:
         ours, full, mem, estimated = build_weights(name, args, device)
         mark = '*' if estimated else ' '
         print(f'{name:<12} {ours:>9.2f}{mark} {full:>12.2f}{mark} {ours / full:>7.2f} {mem:>9.0f}')
+        rows.append(result(f'class weights {name} {args.classes}x{args.templates} vs 77-token'
+                           + (', scaled' if estimated else ''), full, ours, 's'))
     if device.type == 'cpu':
         print(f'* on CPU: measured on the first {args.cpu_max_prompts} prompts, scaled to all classes')
 
@@ -166,6 +172,9 @@ def main():
           f'(medians of {args.repeats} paired calls)')
     print(f'{"nn.Linear (ms)":>15} {"cached cosine (ms)":>19} {"median ratio":>13}')
     print(f'{base * 1e3:>15.3f} {ours * 1e3:>19.3f} {ratio:>13.3f}')
+    rows.append(result(f'cached forward {args.rois}x{dim}->{args.classes} vs nn.Linear',
+                       base * 1e3, ours * 1e3, 'ms', ratio))
+    write_results(args.json, rows)
 
 
 if __name__ == '__main__':

@@ -356,3 +356,35 @@ def load_swin3d_backbone(backbone: nn.Module, path: str, inflate) -> None:
         f'Inflated video Swin backbone from {source}: {matched} tensors'
         + (f' (left out as intended: {", ".join(p.rstrip(".") for p in left_out)})' if left_out else '')
         + (f'; initialised fresh: {", ".join(p.rstrip(".") for p in fresh)}' if fresh else ''))
+
+
+# --- whole models: tools/test.py and --resume -----------------------------------
+_TASK_PARTS = {'rpn_head': 'detector', 'roi_head': 'detector', 'bbox_head': 'detector',
+               'decode_head': 'segmentor', 'cls_head': 'recognizer'}
+
+
+def check_model_checkpoint(model: nn.Module, path: str) -> None:
+    """Before mmengine loads ``path`` into a whole model (which it does
+    leniently, with a warning): read it safely and stop with a report if it
+    is truncated, executes code, was trained for another task, or lacks
+    weights the model has. Extra keys and a different vocabulary are fine."""
+    from mmengine.model import is_model_wrapper
+    model = model.module if is_model_wrapper(model) else model
+    sd = state_dict_of(read_checkpoint(path))
+    own = {k: v for k, v in model.state_dict().items() if not k.endswith('_extra_state')}
+
+    def tasks(keys):
+        return {_TASK_PARTS[k.split('.')[0]] for k in keys if k.split('.')[0] in _TASK_PARTS}
+
+    found, expected = tasks(sd), tasks(own)
+    if expected and found and not found & expected:
+        raise CheckpointError(
+            f'{path} holds a {"/".join(sorted(found))} (its heads: '
+            f'{", ".join(sorted({k.split(".")[0] for k in sd if k.split(".")[0] in _TASK_PARTS}))}), but the '
+            f'config builds a {"/".join(sorted(expected))}: expected a checkpoint trained with this config. '
+            'Pass the checkpoint of this task, or the config it was trained with.')
+    missing = [k for k in own if k not in sd]
+    shape = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(v.shape)}'
+             for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    if missing or shape:
+        _raise_key_report(path, 'the model', len(own), sum(k in sd for k in own) - len(shape), missing, (), shape)

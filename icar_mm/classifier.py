@@ -16,6 +16,8 @@ Frozen-encoder embeddings are cached per (vocabulary, templates, prompt style,
 encoder weights, device), so the text encoder runs once per vocabulary, never
 per forward.
 """
+import base64
+import json
 import math
 from collections import OrderedDict
 from typing import Optional, Sequence, Union
@@ -105,6 +107,8 @@ class TextCosineClassifier(BaseModule):
         self._exported: Optional[torch.Tensor] = None  # [C, D] when running from exported weights
         self._cache: 'OrderedDict[tuple, torch.Tensor]' = OrderedDict()
         self._text_vocab: tuple = (None, None)
+        self._template_rng: Optional[torch.Generator] = None
+        self.last_class_weights: Optional[torch.Tensor] = None  # of the last training forward
 
         if class_weights is not None:
             vocab, embeddings = load_class_weights(class_weights)
@@ -257,12 +261,26 @@ class TextCosineClassifier(BaseModule):
             table = self._prompt_table(self.templates)
             flat = self._encode([p for row in table for p in row], grad=True)
             return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
-        choice = torch.randint(len(self.templates), (len(self._text_vocabulary()),))
+        choice = torch.randint(len(self.templates), (len(self._text_vocabulary()),),
+                               generator=self._template_generator())
         if not trainable:
             per_template = self._cached('per_template', self.templates)
             return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
         table = self._prompt_table(self.templates)
         return self._encode([row[i] for row, i in zip(table, choice.tolist())], grad=True)
+
+    def _template_generator(self) -> torch.Generator:
+        """The classifier's own random stream for template choices, seeded alike
+        on every process: all ranks draw the same templates, whatever else each
+        one draws (its data, its RoI sampling), so their class weights stay
+        identical; its state is saved with the weights, so a resumed run
+        continues the stream."""
+        if self._template_rng is None:
+            from mmengine.dist import broadcast
+            seed = torch.tensor(torch.initial_seed() % 2**62)
+            broadcast(seed)  # no-op without a process group
+            self._template_rng = torch.Generator().manual_seed(int(seed))
+        return self._template_rng
 
     # --- forward ----------------------------------------------------------------------
     def scale(self) -> torch.Tensor:
@@ -276,6 +294,8 @@ class TextCosineClassifier(BaseModule):
         norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         features = features * (self.scale().to(features.dtype) / norm)
         weights = self.class_embeddings().to(features.dtype)
+        if self.training:  # what this step scored with (checked across ranks by DistributedCheckHook)
+            self.last_class_weights = weights.detach()
         appended = self.background is not None and self.background_class is None
         if appended and self.background == 'learned':
             weights = torch.cat([weights, self._background_weight()[None].to(weights)])
@@ -301,11 +321,23 @@ class TextCosineClassifier(BaseModule):
                         embeddings=embeddings.contiguous()), path)
 
     # --- persistence: the vocabulary travels with the weights ---------------------------
-    def get_extra_state(self):
-        return dict(vocabulary=self.vocabulary.to_dict() if self.vocabulary is not None else None)
+    # Kept as one uint8 tensor of JSON: mmengine broadcasts every state-dict entry
+    # as a tensor when it starts multi-process training.
+    def get_extra_state(self) -> torch.Tensor:
+        state = dict(vocabulary=self.vocabulary.to_dict() if self.vocabulary is not None else None)
+        if self._template_rng is not None:
+            state['template_rng'] = base64.b64encode(self._template_rng.get_state().numpy().tobytes()).decode()
+        return torch.frombuffer(bytearray(json.dumps(state).encode()), dtype=torch.uint8)
 
     def set_extra_state(self, state):
-        saved = (state or {}).get('vocabulary')
+        if isinstance(state, torch.Tensor):
+            state = json.loads(state.cpu().numpy().tobytes().decode())
+        state = state or {}
+        if state.get('template_rng') is not None:
+            self._template_rng = torch.Generator()
+            self._template_rng.set_state(torch.frombuffer(bytearray(base64.b64decode(state['template_rng'])),
+                                                          dtype=torch.uint8))
+        saved = state.get('vocabulary')
         # A vocabulary named in the config wins; otherwise adopt the checkpoint's
         # (e.g. inference with no dataset at hand).
         if saved is not None and self.follows_dataset and self._exported is None:

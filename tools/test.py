@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from icar_mm.apis import build_runner, load_config, parse_tool_args  # noqa: E402
+from icar_mm.checkpoints import check_model_checkpoint  # noqa: E402
 
 
 def parse_args():
@@ -28,6 +29,7 @@ def main():
     cfg = load_config(args.config, args.work_dir, args.cfg_options, args.launcher)
     cfg.load_from = args.checkpoint
     runner = build_runner(cfg)
+    check_model_checkpoint(runner.model, args.checkpoint)
     if args.class_weights:
         from icar_mm.apis import use_class_weights
         use_class_weights(runner, args.class_weights)

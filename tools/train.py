@@ -10,6 +10,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from icar_mm.apis import build_runner, load_config, parse_tool_args  # noqa: E402
+from icar_mm.checkpoints import check_model_checkpoint  # noqa: E402
 
 
 def parse_args():
@@ -37,7 +38,10 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    if args.resume and args.resume != 'auto':
+        check_model_checkpoint(runner.model, args.resume)
+    runner.train()
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
 # Mask R-CNN, iCAR Swin-T, text-generated cosine box head, COCO 1x (closed vocabulary).
 # Weights are local files (nothing is downloaded): the iCAR checkpoint feeds the
 # backbone (visual_model.backbone.*) and the text encoder (sentence_model.*).
-_base_ = 'mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py'
+_base_ = ['mmdet::swin/mask-rcnn_swin-t-p4-w7_fpn_1x_coco.py', '../_base_/icar_runtime.py']
 
 icar_checkpoint = 'checkpoints/icar_swin-t.pth'
 text_encoder = dict(type='icar_mm.HFTextEncoder', model_path='checkpoints/roberta-base',
@@ -18,5 +18,3 @@ model = dict(
             classifier=dict(text_encoder=text_encoder, templates='vild14', enriched=True)),
         # one mask per box, whatever its class: works for any vocabulary
         mask_head=dict(class_agnostic=True)))
-
-custom_hooks = [dict(type='icar_mm.VocabularyHook')]

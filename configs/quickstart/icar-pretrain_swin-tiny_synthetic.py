@@ -38,7 +38,9 @@ param_scheduler = [
 ]
 default_hooks = dict(logger=dict(interval=50),
                      checkpoint=dict(by_epoch=False, interval=max_iters))
-custom_hooks = [dict(type='icar_mm.ExportICARHook', filename='icar_synthetic.pth')]
+custom_hooks = [dict(type='icar_mm.FiniteLossHook'), dict(type='icar_mm.ExactResumeHook'),
+                dict(type='icar_mm.DistributedCheckHook'),
+                dict(type='icar_mm.ExportICARHook', filename='icar_synthetic.pth')]
 log_processor = dict(by_epoch=False)
 
 # a fixed seed: the summary's numbers reproduce from run to run

@@ -28,7 +28,7 @@ model = dict(
         mask_head=dict(in_channels=dims, conv_out_channels=dims)))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='icar_mm.LoadImageFromFile'),  # names the file and what it holds if it cannot be decoded
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='Resize', scale=(128, 128), keep_ratio=True),
     dict(type='RandomFlip', prob=0.5),

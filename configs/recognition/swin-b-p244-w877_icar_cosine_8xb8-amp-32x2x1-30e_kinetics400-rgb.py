@@ -5,7 +5,8 @@
 # epochs (inherited), 4 clips x 3 crops at test.
 # Weights are local files (nothing is downloaded): the iCAR checkpoint feeds the
 # backbone (visual_model.backbone.*) and the text encoder (sentence_model.*).
-_base_ = 'mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py'
+_base_ = ['mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+          '../_base_/icar_runtime.py']
 
 icar_checkpoint = 'checkpoints/icar_swin-b.pth'
 text_encoder = dict(type='icar_mm.HFTextEncoder', model_path='checkpoints/roberta-base',
@@ -59,5 +60,3 @@ val_evaluator = dict(_delete_=True, type='icar_mm.OVAccMetric')
 test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(lr=3e-4, weight_decay=0.05))
-
-custom_hooks = [dict(type='icar_mm.VocabularyHook')]

@@ -4,7 +4,7 @@
 # ignored in training and their logits leave the softmax (train_classes).
 # VOC labels background explicitly: a learned embedding scores it in its place.
 _base_ = [
-    '../_base_/models/upernet_icar-swin-t_cosine.py', 'mmseg::_base_/datasets/pascal_voc12_aug.py',
+    '../_base_/models/upernet_icar-swin-t_cosine.py', '../_base_/icar_runtime.py', 'mmseg::_base_/datasets/pascal_voc12_aug.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/adamw-swin_160k.py'
 ]
 crop_size = (512, 512)

@@ -2,7 +2,7 @@
 # 171 with mIoU over seen and unseen classes and hIoU (unseen: the 15 classes of
 # the SPNet / ZegFormer split, vocabulary split coco_stuff_171:zs_unseen).
 _base_ = [
-    '../_base_/models/upernet_icar-swin-t_cosine.py', 'mmseg::_base_/datasets/coco-stuff164k.py',
+    '../_base_/models/upernet_icar-swin-t_cosine.py', '../_base_/icar_runtime.py', 'mmseg::_base_/datasets/coco-stuff164k.py',
     'mmseg::_base_/default_runtime.py', '../_base_/schedules/adamw-swin_160k.py'
 ]
 crop_size = (512, 512)

@@ -3,7 +3,7 @@
 # ADE20K's 150 class names, the text encoder embeds them, nothing is retrained.
 #   python tools/test.py THIS_CONFIG work_dirs/<coco-stuff run>/iter_80000.pth
 _base_ = [
-    '../_base_/models/upernet_icar-swin-t_cosine.py', 'mmseg::_base_/datasets/ade20k.py',
+    '../_base_/models/upernet_icar-swin-t_cosine.py', '../_base_/icar_runtime.py', 'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py'
 ]
 model = dict(data_preprocessor=dict(size=(512, 512)),

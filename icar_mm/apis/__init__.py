@@ -4,6 +4,7 @@ import os.path as osp
 from typing import Optional
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -40,7 +41,27 @@ def parse_tool_args(parser):
 
 
 def build_runner(cfg: Config) -> Runner:
+    if cfg.get('launcher', 'none') != 'none' and not torch.cuda.is_available():
+        _start_cpu_processes(cfg)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def _start_cpu_processes(cfg: Config) -> None:
+    """Multi-process training on CPU: mmengine's launchers select a GPU per
+    process, so the gloo process group is started here (mmengine then uses
+    it) and DDP gets no device ids."""
+    import datetime
+
+    import torch.distributed as dist
+    if cfg.launcher != 'pytorch':
+        raise SystemExit(f'--launcher {cfg.launcher} needs GPUs; without one, start the processes with '
+                         'torchrun (tools/dist_train.sh CONFIG NPROC), which runs them on CPU with gloo.')
+    if not dist.is_initialized():
+        timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
+        dist.init_process_group('gloo', **({'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}))
+    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                   find_unused_parameters=cfg.get('find_unused_parameters', False))
+    cfg.model_wrapper_cfg = dict(wrapper, **(cfg.get('model_wrapper_cfg') or {}), device_ids=None)
 
 
 def use_class_weights(runner: Runner, path: str) -> None:
@@ -90,13 +111,19 @@ IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 def list_images(paths) -> list:
     """Image files of the given files and folders (folders expanded in sorted
-    order); missing files stop the tool with their names."""
+    order); missing or undecodable files stop the tool with their names."""
     images = [p for path in paths for p in
               (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
                if osp.isdir(path) else [path])]
     missing = [p for p in images if not osp.isfile(p)]
     if missing:
         raise SystemExit(f'Image files not found: {missing[:5]}')
+    import cv2
+
+    from ..datasets.images import describe_unreadable
+    unreadable = [p for p in images if cv2.imread(p, cv2.IMREAD_UNCHANGED) is None]
+    if unreadable:  # before any model is built or output written
+        raise SystemExit('\n'.join(describe_unreadable(p) for p in unreadable[:5]))
     return images
 
 

@@ -1,3 +1,5 @@
-from .hooks import ExportICARHook, VocabularyHook
+from .hooks import (DistributedCheckHook, ExactResumeHook, ExportICARHook, FiniteLossHook, NonFiniteLossError,
+                    VocabularyHook)
 
-__all__ = ['ExportICARHook', 'VocabularyHook']
+__all__ = ['DistributedCheckHook', 'ExactResumeHook', 'ExportICARHook', 'FiniteLossHook', 'NonFiniteLossError',
+           'VocabularyHook']

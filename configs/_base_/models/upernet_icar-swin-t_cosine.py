@@ -21,5 +21,3 @@ model = dict(
     auxiliary_head=dict(
         type='icar_mm.TextCosineFCNHead', in_channels=384,
         classifier=dict(templates='imagenet80', enriched=True)))  # no text_encoder: shares the decode head's
-
-custom_hooks = [dict(type='icar_mm.VocabularyHook')]

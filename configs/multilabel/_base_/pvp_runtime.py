@@ -1,4 +1,5 @@
 # Runtime shared by the multi-label configs: plain mmengine, icar_mm scope.
+_base_ = '../../_base_/icar_runtime.py'
 default_scope = 'icar_mm'
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
