@@ -18,12 +18,9 @@ class LoadImageFromFile(_LoadImageFromFile):
 
     def transform(self, results: dict):
         try:
-            out = super().transform(results)
-        except AssertionError as e:  # mmcv: the bytes were read but did not decode
+            return super().transform(results)
+        except Exception as e:  # missing, unreadable, empty (cv2.error), undecodable (assertion)
             raise ImageReadError(describe_unreadable(results['img_path'])) from e
-        except (OSError, ValueError) as e:
-            raise ImageReadError(describe_unreadable(results['img_path'])) from e
-        return out
 
 
 def describe_unreadable(path: str) -> str:
