@@ -4,18 +4,18 @@ Faster R-CNN (same weights elsewhere), in the same process.
     python benchmarks/detection_head.py [--size 512] [--repeats 10] [--text-model ViT-B-32]
 
 Prints median times of inference (vocabulary cached) and of a training step,
-the ratio cosine / linear for each, and peak memory.
+both models timed in alternation, the median ratio cosine / linear for each,
+and peak memory.
 """
 import argparse
 import os.path as osp
-import resource
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import add_json_option, median_time, result, write_results  # noqa: E402
+from common import add_json_option, paired_medians, peak_rss, peak_rss_growth, result, write_results  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -62,10 +62,8 @@ def batch(model, args):
     return model.data_preprocessor(data, training=True)
 
 
-def measure(cosine, args):
-    model = build(cosine, args)
-    data = batch(model, args)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-5)
+def steps(model, data):
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5)
 
     def infer():
         model.eval()
@@ -80,12 +78,7 @@ def measure(cosine, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    inference = median_time(infer, args.repeats)
-    train = median_time(train_step, args.repeats)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return inference, train, (peak - rss0) / 1024, peak / 1024
+    return infer, train_step
 
 
 def main():
@@ -98,16 +91,24 @@ def main():
     args = parser.parse_args()
     print(f'Faster R-CNN R50-FPN, {args.batch} x {args.size}px, 80 COCO classes, '
           f'text tower {args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
-    # linear first: the process peak RSS only grows, so the cosine run's growth is its own
-    lin = measure(False, args)
-    cos = measure(True, args)
+    # linear first: the process peak RSS only grows, so the cosine model's growth is what it adds
+    lin = build(False, args)
+    lin_infer, lin_train = steps(lin, batch(lin, args))
+    lin_peak = peak_rss_growth(lambda: (lin_infer(), lin_train()))
+    cos = build(True, args)
+    cos_infer, cos_train = steps(cos, batch(cos, args))
+    cos_peak = peak_rss_growth(lambda: (cos_infer(), cos_train()))
+    # timed in alternation, so both models see the same machine state
+    rows = [('inference (ms)', *paired_medians(lin_infer, cos_infer, args.repeats)),
+            ('train step (ms)', *paired_medians(lin_train, cos_train, args.repeats))]
     print(f'{"":<22}{"Shared2FCBBoxHead":>19}{"TextCosineBBoxHead":>20}{"ratio":>8}')
-    print(f'{"inference (ms)":<22}{lin[0] * 1e3:>19.1f}{cos[0] * 1e3:>20.1f}{cos[0] / lin[0]:>8.3f}')
-    print(f'{"train step (ms)":<22}{lin[1] * 1e3:>19.1f}{cos[1] * 1e3:>20.1f}{cos[1] / lin[1]:>8.3f}')
-    print(f'{"peak RSS (MiB)":<22}{lin[3]:>19.0f}{cos[3]:>20.0f}')
-    write_results(args.json, [result('inference vs Shared2FCBBoxHead', lin[0] * 1e3, cos[0] * 1e3, 'ms'),
-                              result('train step vs Shared2FCBBoxHead', lin[1] * 1e3, cos[1] * 1e3, 'ms'),
-                              result('peak RSS growth', lin[2], cos[2], 'MiB')])
+    for name, a, b, ratio in rows:
+        print(f'{name:<22}{a * 1e3:>19.1f}{b * 1e3:>20.1f}{ratio:>8.3f}')
+    print(f'{"peak RSS growth (MiB)":<22}{lin_peak:>19.0f}{cos_peak:>20.0f}')
+    print(f'{"process peak (MiB)":<22}{"":>19}{peak_rss():>20.0f}')
+    results = [result(f'{name.removesuffix(" (ms)")} vs Shared2FCBBoxHead', a * 1e3, b * 1e3, 'ms', ratio)
+               for name, a, b, ratio in rows]
+    write_results(args.json, results + [result('peak RSS growth', lin_peak, cos_peak, 'MiB')])
 
 
 if __name__ == '__main__':

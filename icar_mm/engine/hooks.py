@@ -105,11 +105,11 @@ class FiniteLossHook(Hook):
         last = find_latest_checkpoint(runner.work_dir)
         raise NonFiniteLossError(
             f'Training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): expected finite '
-            f'losses, found {found}. The weights after this step were not saved. '
-            + (f'The last good checkpoint is {last}: resume from it with --resume {last} '
-               if last else 'No checkpoint was written before this step. ')
-            + 'after lowering the learning rate or warming up longer, clipping gradients '
-            '(optim_wrapper.clip_grad=dict(max_norm=...)), or training with --amp (dynamic loss scaling).')
+            f'losses, found {found}. The weights after this step were not saved; '
+            + (f'the last good checkpoint is {last}. ' if last else 'no checkpoint was written before it. ')
+            + 'Lower the learning rate or warm up longer, clip gradients '
+            '(optim_wrapper.clip_grad=dict(max_norm=...)) or train with --amp (dynamic loss scaling), then '
+            + (f'resume with --resume {last}.' if last else 'train again.'))
 
     def before_save_checkpoint(self, runner, checkpoint):
         bad = [k for k, v in checkpoint.get('state_dict', {}).items()
@@ -175,8 +175,7 @@ class DistributedCheckHook(Hook):
         self.average_losses = average_losses
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        world = get_world_size()
-        if world == 1:
+        if get_world_size() == 1:
             return
         if self.average_losses and outputs:
             for key, value in outputs.items():
@@ -189,31 +188,28 @@ class DistributedCheckHook(Hook):
 
     def check(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        names, sums = [], []
+        names, fingerprints = [], []
         for name, module in model.named_modules():
             if not isinstance(module, TextCosineClassifier) or module.last_class_weights is None:
                 continue
-            tensors = [('class weights', module.last_class_weights)]
-            if module.text_encoder is not None and module.text_encoder.trainable and 'text_encoder' in module._modules:
-                tensors += [('text encoder', p.detach()) for p in module.text_encoder.parameters()]
-            for what in ('class weights', 'text encoder'):
-                parts = [t.double().flatten() for w, t in tensors if w == what]
-                if parts:
-                    flat = torch.cat(parts)
-                    index = torch.arange(1, len(flat) + 1, dtype=flat.dtype, device=flat.device)
-                    names.append(f'{what} of {name}')
-                    sums += [flat.sum(), (flat * index).sum()]  # equal tensors give equal sums
+            groups = {'class weights': [module.last_class_weights]}
+            encoder = module._modules.get('text_encoder')  # owned, not shared with another head
+            if encoder is not None and encoder.trainable:
+                groups['text encoder'] = [p.detach() for p in encoder.parameters()]
+            for what, tensors in groups.items():
+                flat = torch.cat([t.double().flatten() for t in tensors])
+                index = torch.arange(1, len(flat) + 1, dtype=flat.dtype, device=flat.device)
+                names.append(f'{what} of {name}')
+                fingerprints.append(torch.stack([flat.sum(), (flat * index).sum()]))  # equal tensors: equal sums
         if not names:
             return
-        mine = torch.stack(sums)
-        gathered = all_gather(mine)
-        differ = [names[i // 2] for i in range(len(sums))
-                  if any(not torch.equal(g[i], gathered[0][i]) for g in gathered)]
+        gathered = all_gather(torch.stack(fingerprints))
+        differ = [n for i, n in enumerate(names) if any(not torch.equal(g[i], gathered[0][i]) for g in gathered)]
         if differ:
             raise RuntimeError(
-                f'At iteration {runner.iter + 1} the {sorted(set(differ))} differ between the '
-                f'{len(gathered)} processes: expected every rank to score with identical class weights. '
-                'Check that the vocabulary, templates and text-encoder weights do not depend on the rank '
-                '(rank-specific dataset metainfo, files written by one rank only).')
+                f'At iteration {runner.iter + 1} the {differ} differ between the {len(gathered)} processes: '
+                'expected every rank to score with identical class weights. Check that the vocabulary, '
+                'templates and text-encoder weights do not depend on the rank (rank-specific dataset '
+                'metainfo, files written by one rank only).')
         runner.logger.info(f'iteration {runner.iter + 1}: {", ".join(names)} identical on {len(gathered)} '
                            'processes')
