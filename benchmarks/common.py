@@ -71,3 +71,25 @@ def write_results(path, rows):
     rows = [dict(row, benchmark=benchmark, peak_mib=peak_rss()) for row in rows]
     with open(path, 'w') as f:
         json.dump(rows, f, indent=1)
+
+
+def compare_models(baseline, ours, build_steps, repeats, json_path):
+    """The head benchmarks' common run: ``build_steps(cosine)`` builds one model
+    and returns its timed steps (name -> function, baseline and ours alike).
+    Peak memory is measured for the baseline first (the process peak only
+    grows), then both models are timed in alternation; prints the side-by-side
+    table and writes the rows (``--json``)."""
+    steps, growth = [], []
+    for cosine in (False, True):
+        fns = build_steps(cosine)
+        growth.append(peak_rss_growth(lambda: [fn() for fn in fns.values()]))
+        steps.append(fns)
+    rows = [(name, *paired_medians(steps[0][name], steps[1][name], repeats)) for name in steps[0]]
+    width = max(len(baseline), len(ours)) + 2
+    print(f'{"":<24}{baseline:>{width}}{ours:>{width}}{"ratio":>8}')
+    for name, a, b, ratio in rows:
+        print(f'{name + " (ms)":<24}{a * 1e3:>{width}.2f}{b * 1e3:>{width}.2f}{ratio:>8.3f}')
+    print(f'{"peak RSS growth (MiB)":<24}{growth[0]:>{width}.0f}{growth[1]:>{width}.0f}')
+    print(f'{"process peak (MiB)":<24}{"":>{width}}{peak_rss():>{width}.0f}')
+    write_results(json_path, [result(f'{name} vs {baseline}', a * 1e3, b * 1e3, 'ms', ratio)
+                              for name, a, b, ratio in rows] + [result('peak RSS growth', *growth, 'MiB')])

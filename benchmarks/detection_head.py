@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import add_json_option, paired_medians, peak_rss, peak_rss_growth, result, write_results  # noqa: E402
+from common import add_json_option, compare_models  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -62,7 +62,8 @@ def batch(model, args):
     return model.data_preprocessor(data, training=True)
 
 
-def steps(model, data):
+def steps(model, args):
+    data = batch(model, args)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5)
 
     def infer():
@@ -78,7 +79,7 @@ def steps(model, data):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return infer, train_step
+    return {'inference': infer, 'train step': train_step}
 
 
 def main():
@@ -91,24 +92,8 @@ def main():
     args = parser.parse_args()
     print(f'Faster R-CNN R50-FPN, {args.batch} x {args.size}px, 80 COCO classes, '
           f'text tower {args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
-    # linear first: the process peak RSS only grows, so the cosine model's growth is what it adds
-    lin = build(False, args)
-    lin_infer, lin_train = steps(lin, batch(lin, args))
-    lin_peak = peak_rss_growth(lambda: (lin_infer(), lin_train()))
-    cos = build(True, args)
-    cos_infer, cos_train = steps(cos, batch(cos, args))
-    cos_peak = peak_rss_growth(lambda: (cos_infer(), cos_train()))
-    # timed in alternation, so both models see the same machine state
-    rows = [('inference (ms)', *paired_medians(lin_infer, cos_infer, args.repeats)),
-            ('train step (ms)', *paired_medians(lin_train, cos_train, args.repeats))]
-    print(f'{"":<22}{"Shared2FCBBoxHead":>19}{"TextCosineBBoxHead":>20}{"ratio":>8}')
-    for name, a, b, ratio in rows:
-        print(f'{name:<22}{a * 1e3:>19.1f}{b * 1e3:>20.1f}{ratio:>8.3f}')
-    print(f'{"peak RSS growth (MiB)":<22}{lin_peak:>19.0f}{cos_peak:>20.0f}')
-    print(f'{"process peak (MiB)":<22}{"":>19}{peak_rss():>20.0f}')
-    results = [result(f'{name.removesuffix(" (ms)")} vs Shared2FCBBoxHead', a * 1e3, b * 1e3, 'ms', ratio)
-               for name, a, b, ratio in rows]
-    write_results(args.json, results + [result('peak RSS growth', lin_peak, cos_peak, 'MiB')])
+    compare_models('Shared2FCBBoxHead', 'TextCosineBBoxHead',
+                   lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
 
 
 if __name__ == '__main__':

@@ -17,8 +17,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import (add_json_option, paired_medians, peak_rss, peak_rss_growth, result,  # noqa: E402
-                    write_results)
+from common import add_json_option, compare_models  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -80,7 +79,7 @@ def steps(model, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return infer, train_step, head_only
+    return {'inference': infer, 'train step': train_step, 'head alone, infer': head_only}
 
 
 def main():
@@ -96,23 +95,9 @@ def main():
     print(f'Video Swin (dims {args.embed_dims}, depths 2-2-2-2), {args.batch} x {args.frames} frames x '
           f'{args.size}px, 400 Kinetics classes, text tower {args.text_model} (frozen, cached), '
           f'one template (cached; the forward cost does not depend on the template count), threads={torch.get_num_threads()}')
-    lin_model = build(False, args)
-    lin = steps(lin_model, args)
-    lin_peak = peak_rss_growth(lambda: (lin[0](), lin[1]()))
-    cos_model = build(True, args)
-    cos = steps(cos_model, args)
-    cos_peak = peak_rss_growth(lambda: (cos[0](), cos[1]()))
-    rows = [('inference (ms)', *paired_medians(lin[0], cos[0], args.repeats)),
-            ('train step (ms)', *paired_medians(lin[1], cos[1], args.repeats)),
-            ('head alone, infer (ms)', *paired_medians(lin[2], cos[2], args.repeats * 10))]
-    print(f'{"":<24}{"I3DHead":>12}{"TextCosineRecognitionHead":>27}{"ratio":>8}')
-    for name, a, b, ratio in rows:
-        print(f'{name:<24}{a * 1e3:>12.2f}{b * 1e3:>27.2f}{ratio:>8.3f}')
-    print(f'{"peak RSS growth (MiB)":<24}{lin_peak:>12.0f}{cos_peak:>27.0f}')
-    print(f'{"process peak (MiB)":<24}{"":>12}{peak_rss():>27.0f}')
-    results = [result(f'{name.removesuffix(" (ms)")} vs I3DHead', a * 1e3, b * 1e3, 'ms', ratio)
-               for name, a, b, ratio in rows]
-    write_results(args.json, results + [result('peak RSS growth', lin_peak, cos_peak, 'MiB')])
+    compare_models('I3DHead', 'TextCosineRecognitionHead',
+                   lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
+
 
 if __name__ == '__main__':
     main()

@@ -15,8 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 import torch  # noqa: E402
-from common import (add_json_option, paired_medians, peak_rss, peak_rss_growth, result,  # noqa: E402
-                    write_results)
+from common import add_json_option, compare_models  # noqa: E402
 
 
 def build(cosine: bool, args):
@@ -59,7 +58,8 @@ def batch(model, args):
     return model.data_preprocessor(data, training=True)
 
 
-def steps(model, data):
+def steps(model, args):
+    data = batch(model, args)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-5)
 
     def infer():
@@ -74,7 +74,7 @@ def steps(model, data):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return infer, train_step
+    return {'inference': infer, 'train step': train_step}
 
 
 def main():
@@ -87,22 +87,8 @@ def main():
     args = parser.parse_args()
     print(f'UPerNet Swin-T, {args.batch} x {args.size}px, 150 ADE20K classes, text tower '
           f'{args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
-    base = build(False, args)
-    base_infer, base_train = steps(base, batch(base, args))
-    base_peak = peak_rss_growth(lambda: (base_infer(), base_train()))
-    cos = build(True, args)
-    cos_infer, cos_train = steps(cos, batch(cos, args))
-    cos_peak = peak_rss_growth(lambda: (cos_infer(), cos_train()))
-    rows = [('inference (ms)', *paired_medians(base_infer, cos_infer, args.repeats)),
-            ('train step (ms)', *paired_medians(base_train, cos_train, args.repeats))]
-    print(f'{"":<22}{"UPerHead+FCNHead":>18}{"TextCosine heads":>18}{"ratio":>8}')
-    for name, a, b, ratio in rows:
-        print(f'{name:<22}{a * 1e3:>18.1f}{b * 1e3:>18.1f}{ratio:>8.3f}')
-    print(f'{"peak RSS growth (MiB)":<22}{base_peak:>18.0f}{cos_peak:>18.0f}')
-    print(f'{"process peak (MiB)":<22}{"":>18}{peak_rss():>18.0f}')
-    results = [result(f'{name.removesuffix(" (ms)")} vs UPerHead+FCNHead', a * 1e3, b * 1e3, 'ms', ratio)
-               for name, a, b, ratio in rows]
-    write_results(args.json, results + [result('peak RSS growth', base_peak, cos_peak, 'MiB')])
+    compare_models('UPerHead+FCNHead', 'TextCosine heads',
+                   lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
 
 
 if __name__ == '__main__':
