@@ -29,6 +29,9 @@ def build(cosine: bool, args):
     cfg = Config.fromfile(osp.join(get_installed_path('mmdet'), '.mim', 'configs', 'faster_rcnn',
                                    'faster-rcnn_r50_fpn_1x_coco.py'))
     cfg.model.backbone.init_cfg = None
+    # At random init the linear head's near-uniform softmax keeps no box and the
+    # cosine head's scaled logits keep some: equal post-processing isolates the head.
+    cfg.model.test_cfg.rcnn.score_thr = args.score_thr
     if cosine:
         head = cfg.model.roi_head.bbox_head
         head.type = 'icar_mm.TextCosineBBoxHead'
@@ -40,6 +43,7 @@ def build(cosine: bool, args):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
+    torch.manual_seed(0)  # the text tower built above drew from the stream: same weights elsewhere
     model.init_weights()
     return model
 
@@ -88,10 +92,13 @@ def main():
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--text-model', default='ViT-B-32')
+    parser.add_argument('--score-thr', type=float, default=1.01,
+                        help='box score threshold of both models (default: above 1, no box kept by either)')
     add_json_option(parser)
     args = parser.parse_args()
     print(f'Faster R-CNN R50-FPN, {args.batch} x {args.size}px, 80 COCO classes, '
-          f'text tower {args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
+          f'text tower {args.text_model} (frozen, cached), score_thr {args.score_thr}, '
+          f'threads={torch.get_num_threads()}')
     compare_models('Shared2FCBBoxHead', 'TextCosineBBoxHead',
                    lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
 

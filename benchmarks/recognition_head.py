@@ -43,6 +43,7 @@ def build(cosine: bool, args):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmaction'):
         model = MODELS.build(cfg)
+    torch.manual_seed(0)  # the text tower built above drew from the stream: same weights elsewhere
     model.init_weights()
     return model
 

@@ -42,6 +42,7 @@ def build(cosine: bool, args):
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
+    torch.manual_seed(0)  # the text tower built above drew from the stream: same weights elsewhere
     model.init_weights()
     return model
 
