@@ -33,14 +33,15 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
 
 
-def read_checkpoint(path: str) -> dict:
-    """Read a checkpoint file safely (``weights_only``), with clear errors."""
+def read_checkpoint(path: str, map_location='cpu') -> dict:
+    """Read a checkpoint file safely (``weights_only``), with clear errors.
+    mmengine's own loading (``load_from``, ``--resume``, inferencers) comes here too."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'Checkpoint {path!r} does not exist. Pass a local file; '
                                 'nothing is downloaded at run time.')
     try:
         with torch.serialization.safe_globals(mmengine_safe_globals()):
-            return torch.load(path, map_location='cpu', weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f'Refused to load {path!r}: it contains pickled objects that could execute code when '

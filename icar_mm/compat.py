@@ -13,7 +13,6 @@
    mmengine cannot parse: every ``mmaction::`` base then fails. Entries with
    a list are read as several configs.
 """
-import torch
 
 
 def mmengine_safe_globals() -> list:
@@ -35,11 +34,8 @@ def _allow_mmengine_checkpoints():
 
     @CheckpointLoader.register_scheme(prefixes='', force=True)
     def load_from_local(filename, map_location):
-        filename = osp.expanduser(filename)
-        if not osp.isfile(filename):
-            raise FileNotFoundError(f'{filename} can not be found.')
-        with torch.serialization.safe_globals(mmengine_safe_globals()):
-            return torch.load(filename, map_location=map_location, weights_only=True)
+        from .checkpoints import read_checkpoint  # same safety and error messages as ours
+        return read_checkpoint(osp.expanduser(filename), map_location)
 
 
 def _tolerate_list_configs_in_metafiles():

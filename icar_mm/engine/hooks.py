@@ -94,8 +94,9 @@ class FiniteLossHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not outputs:
             return
+        # losses only: logged accuracies may be NaN legitimately (no valid pixel in a batch)
         bad = {k: v for k, v in outputs.items()
-               if isinstance(v, torch.Tensor) and not torch.isfinite(v).all()}
+               if 'loss' in k and isinstance(v, torch.Tensor) and not torch.isfinite(v).all()}
         stop = torch.tensor(float(bool(bad)))
         all_reduce(stop)  # no-op in a single process
         if not stop.item():
