@@ -139,6 +139,18 @@ def _raise_key_report(source: str, what: str, total: int, matched: int, missing,
     raise CheckpointError('\n'.join(lines))
 
 
+def _compare_keys(own: StateDict, sd: StateDict):
+    """-> (missing, unexpected, shape mismatches, matched keys) of checkpoint
+    ``sd`` against a model's state dict ``own``; extra state (vocabularies) aside."""
+    own, sd = ({k: v for k, v in d.items() if not k.endswith('_extra_state')} for d in (own, sd))
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    shape = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}'
+             for k in sd if k in own and sd[k].shape != own[k].shape]
+    matched = [k for k in sd if k in own and sd[k].shape == own[k].shape]
+    return missing, unexpected, shape, matched
+
+
 def load_strict(module: nn.Module, sd: StateDict, source: str, what: str,
                 allowed_missing: Iterable[str] = (), ignored: Iterable[str] = (),
                 left_out: Iterable[str] = ()) -> None:
@@ -150,12 +162,9 @@ def load_strict(module: nn.Module, sd: StateDict, source: str, what: str,
     """
     own = module.state_dict()
     left_out = tuple(left_out)
-    missing = [k for k in own if k not in sd and not _named(k, allowed_missing)
-               and not k.endswith('_extra_state')]
-    unexpected = [k for k in sd if k not in own and not _named(k, ignored)]
-    shape = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}'
-             for k in sd if k in own and sd[k].shape != own[k].shape]
-    matched = [k for k in sd if k in own and sd[k].shape == own[k].shape]
+    missing, unexpected, shape, matched = _compare_keys(own, sd)
+    missing = [k for k in missing if not _named(k, allowed_missing)]
+    unexpected = [k for k in unexpected if not _named(k, ignored)]
     if not matched or missing or unexpected or shape:
         _raise_key_report(source, what, len(own), len(matched), missing, unexpected, shape)
     module.load_state_dict({k: sd[k] for k in matched}, strict=False)
@@ -372,20 +381,17 @@ def check_model_checkpoint(model: nn.Module, path: str) -> None:
     from mmengine.model import is_model_wrapper
     model = model.module if is_model_wrapper(model) else model
     sd = state_dict_of(read_checkpoint(path))
-    own = {k: v for k, v in model.state_dict().items() if not k.endswith('_extra_state')}
+    own = model.state_dict()
 
-    def tasks(keys):
-        return {_TASK_PARTS[k.split('.')[0]] for k in keys if k.split('.')[0] in _TASK_PARTS}
+    def heads(keys):
+        return {k.split('.')[0] for k in keys} & _TASK_PARTS.keys()
 
-    found, expected = tasks(sd), tasks(own)
+    found, expected = ({_TASK_PARTS[h] for h in heads(d)} for d in (sd, own))
     if expected and found and not found & expected:
         raise CheckpointError(
-            f'{path} holds a {"/".join(sorted(found))} (its heads: '
-            f'{", ".join(sorted({k.split(".")[0] for k in sd if k.split(".")[0] in _TASK_PARTS}))}), but the '
+            f'{path} holds a {"/".join(sorted(found))} (its heads: {", ".join(sorted(heads(sd)))}), but the '
             f'config builds a {"/".join(sorted(expected))}: expected a checkpoint trained with this config. '
             'Pass the checkpoint of this task, or the config it was trained with.')
-    missing = [k for k in own if k not in sd]
-    shape = [f'{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(v.shape)}'
-             for k, v in own.items() if k in sd and sd[k].shape != v.shape]
+    missing, _, shape, matched = _compare_keys(own, sd)  # extra keys are fine
     if missing or shape:
-        _raise_key_report(path, 'the model', len(own), sum(k in sd for k in own) - len(shape), missing, (), shape)
+        _raise_key_report(path, 'the model', len(own), len(matched), missing, (), shape)

@@ -18,16 +18,13 @@ from mmengine.config import DictAction
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from icar_mm.apis import (add_image_tool_args, list_images, load_config, requested_vocabulary,  # noqa: E402
+                          set_vocabulary)
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('images', nargs='+', help='image files or folders')
-    vocab = parser.add_mutually_exclusive_group()
-    vocab.add_argument('--classes', help='comma-separated class names')
-    vocab.add_argument('--vocabulary', help='a shipped vocabulary name (e.g. coco) or a .txt/.json file')
-    parser.add_argument('--out-dir', default='outputs/detect')
+    add_image_tool_args(parser, example_vocabulary='coco', out_dir='outputs/detect')
     parser.add_argument('--score-thr', type=float, default=0.3)
     parser.add_argument('--device', default=None)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -37,17 +34,16 @@ def parse_args():
 
 def main():
     args = parse_args()
+    images = list_images(args.images)  # unreadable images stop the tool before the model is built
     from mmdet.apis import DetInferencer
 
-    from icar_mm.apis import list_images, load_config, set_vocabulary
     inferencer = DetInferencer(model=load_config(args.config, cfg_options=args.cfg_options), weights=args.checkpoint, device=args.device,
                                palette='random', show_progress=False)
-    if args.classes or args.vocabulary:
-        spec = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary
-        set_vocabulary(inferencer.model, spec)
+    vocabulary = requested_vocabulary(args)
+    if vocabulary:
+        set_vocabulary(inferencer.model, vocabulary)
         inferencer.visualizer.dataset_meta = inferencer.model.dataset_meta
     classes = inferencer.model.dataset_meta['classes']
-    images = list_images(args.images)
     results = inferencer(images, out_dir=args.out_dir, no_save_pred=False, pred_score_thr=args.score_thr)
     summary = []
     for image, pred in zip(images, results['predictions']):

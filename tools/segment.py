@@ -21,16 +21,12 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from icar_mm.apis import add_image_tool_args, list_images, requested_vocabulary, set_vocabulary  # noqa: E402
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('images', nargs='+', help='image files or folders')
-    vocab = parser.add_mutually_exclusive_group()
-    vocab.add_argument('--classes', help='comma-separated class names')
-    vocab.add_argument('--vocabulary', help='a shipped vocabulary name (e.g. ade20k_150) or a .txt/.json file')
-    parser.add_argument('--out-dir', default='outputs/segment')
+    add_image_tool_args(parser, example_vocabulary='ade20k_150', out_dir='outputs/segment')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--device', default='cpu')
     return parser.parse_args()
@@ -56,14 +52,14 @@ def add_legend(image: np.ndarray, entries) -> np.ndarray:
 
 def main():
     args = parse_args()
+    images = list_images(args.images)  # unreadable images stop the tool before the model is built
     from mmseg.apis import inference_model, init_model
     from mmseg.visualization import SegLocalVisualizer
 
-    from icar_mm.apis import list_images, set_vocabulary
     model = init_model(args.config, args.checkpoint, device=args.device)
-    if args.classes or args.vocabulary:
-        spec = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary
-        set_vocabulary(model, spec)
+    vocabulary = requested_vocabulary(args)
+    if vocabulary:
+        set_vocabulary(model, vocabulary)
     classes, palette = model.dataset_meta['classes'], model.dataset_meta['palette']
     visualizer = SegLocalVisualizer(alpha=args.opacity)
     visualizer.dataset_meta = dict(classes=classes, palette=palette)
@@ -71,7 +67,7 @@ def main():
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
 
     summary = []
-    for path in list_images(args.images):
+    for path in images:
         result = inference_model(model, path)
         labels = result.pred_sem_seg.data[0].cpu().numpy()
         name = osp.splitext(osp.basename(path))[0]

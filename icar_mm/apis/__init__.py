@@ -106,6 +106,26 @@ def set_vocabulary(model, vocabulary) -> None:
     model.dataset_meta = meta
 
 
+def add_image_tool_args(parser, example_vocabulary: str, out_dir: str) -> None:
+    """The arguments tools/detect.py and tools/segment.py share: config,
+    checkpoint, images, an optional vocabulary, the output folder."""
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('images', nargs='+', help='image files or folders')
+    vocab = parser.add_mutually_exclusive_group()
+    vocab.add_argument('--classes', help='comma-separated class names')
+    vocab.add_argument('--vocabulary', help=f'a shipped vocabulary name (e.g. {example_vocabulary}) '
+                                            'or a .txt/.json file')
+    parser.add_argument('--out-dir', default=out_dir)
+
+
+def requested_vocabulary(args):
+    """The vocabulary asked for with --classes or --vocabulary; None for the checkpoint's."""
+    if args.classes:
+        return [c.strip() for c in args.classes.split(',') if c.strip()]
+    return args.vocabulary
+
+
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 
@@ -122,9 +142,10 @@ def list_images(paths) -> list:
 
     from ..datasets.images import describe_unreadable
     unreadable = [p for p in images if cv2.imread(p, cv2.IMREAD_UNCHANGED) is None]
-    if unreadable:  # before any model is built or output written
+    if unreadable:
         raise SystemExit('\n'.join(describe_unreadable(p) for p in unreadable[:5]))
     return images
 
 
-__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary', 'list_images']
+__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary',
+           'add_image_tool_args', 'requested_vocabulary', 'list_images']
