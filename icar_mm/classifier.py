@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
+from .checkpoints import load_projector, read_checkpoint
 from .registry import MODELS, build_own
 from .text.vocabulary import Vocabulary, VocabularyLike, get_templates, load_vocabulary
 
@@ -65,6 +66,10 @@ class TextCosineClassifier(BaseModule):
         bias: None, or the initial value of a learned scalar bias on class logits.
         class_weights: exported class-weights file: run from it with no text
             encoder in memory.
+        projector_checkpoint: iCAR checkpoint whose image projector
+            (``visual_model.projector.weight``) initialises ``projection`` when
+            training starts (``init_weights``), as the iCAR video head does;
+            None: a fresh projection (as their segmentation head).
         text_chunk_size: prompts per text-encoder batch.
     """
 
@@ -84,6 +89,7 @@ class TextCosineClassifier(BaseModule):
                  background_class: Optional[str] = None,
                  bias: Optional[float] = None,
                  class_weights: Optional[str] = None,
+                 projector_checkpoint: Optional[str] = None,
                  text_chunk_size: int = 256,
                  init_cfg=None):
         super().__init__(init_cfg)
@@ -128,6 +134,10 @@ class TextCosineClassifier(BaseModule):
             projection = in_channels != self.embed_dim
         self.in_channels = in_channels
         self.projection = nn.Linear(in_channels, self.embed_dim, bias=False) if projection else None
+        if projector_checkpoint and self.projection is None:
+            raise ValueError(f'projector_checkpoint={projector_checkpoint!r} needs a projection, but the '
+                             f'features ({in_channels}-d) are used as they are: set projection=True.')
+        self.projector_checkpoint = projector_checkpoint
         log_scale = torch.tensor(math.log(logit_scale))
         if learnable_scale:
             self.logit_scale = nn.Parameter(log_scale)
@@ -137,6 +147,11 @@ class TextCosineClassifier(BaseModule):
         if background == 'learned':
             self.background_embedding = nn.Parameter(F.normalize(torch.randn(self.embed_dim), dim=0))
         self.bias = nn.Parameter(torch.tensor(float(bias))) if bias is not None else None
+
+    def init_weights(self):
+        super().init_weights()
+        if self.projector_checkpoint:
+            load_projector(self.projection, self.projector_checkpoint)
 
     # --- vocabulary -----------------------------------------------------------------
     @property
@@ -352,7 +367,6 @@ class TextCosineClassifier(BaseModule):
 
 def load_class_weights(path: str):
     """Read an exported class-weights file -> (Vocabulary, [C, D] tensor)."""
-    from .checkpoints import read_checkpoint
     data = read_checkpoint(path)
     if not isinstance(data, dict) or data.get('format') != CLASS_WEIGHTS_FORMAT:
         raise ValueError(f'{path!r} is not an icar_mm class-weights file (expected format '

@@ -3,12 +3,12 @@ OV-COCO config path end to end on synthetic data."""
 import glob
 import json
 import os.path as osp
-import re
 
 import pytest
 import torch
 
 from conftest import REPO, TEST_CONFIGS, detection_options, run_tool
+from real_layout import timm_to_microsoft
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
 TINY_SWIN = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], window_size=7)
@@ -32,24 +32,12 @@ def timm_swin():
     return model
 
 
-def timm_to_microsoft(sd):
-    """timm's Swin state dict in the layout of the Microsoft release (the inverse
-    of timm's own ``checkpoint_filter_fn``): downsampling belongs to the end of
-    the previous stage, the head is a plain linear."""
-    out = {}
-    for k, v in sd.items():
-        k = re.sub(r'layers\.(\d+)\.downsample',
-                   lambda m: f'layers.{int(m.group(1)) - 1}.downsample', k)
-        out[k.replace('head.fc.', 'head.')] = v
-    return out
-
-
 def test_microsoft_swin_checkpoint_gives_reference_features(tmp_path):
     """timm's Swin saved in Microsoft layout, converted and loaded into ours:
     same features within 1e-5 at every stage."""
     ref = timm_swin()
     path = tmp_path / 'swin_ms.pth'
-    torch.save({'model': timm_to_microsoft(ref.state_dict())}, path)
+    torch.save({'model': timm_to_microsoft(ref)}, path)
     ours = build_backbone(checkpoint=str(path))
     ours.init_weights()
     ours.eval()
@@ -67,7 +55,7 @@ def test_microsoft_swin_checkpoint_gives_reference_features(tmp_path):
 
 def test_icar_and_own_layouts_load(tmp_path):
     ref = timm_swin()
-    ms = timm_to_microsoft(ref.state_dict())
+    ms = timm_to_microsoft(ref)
     icar = {f'visual_model.backbone.{k}': v for k, v in ms.items()}
     icar['visual_model.projector.weight'] = torch.randn(8, 256)
     icar['sentence_model.embeddings.weight'] = torch.randn(4, 4)
@@ -85,7 +73,7 @@ def test_icar_and_own_layouts_load(tmp_path):
 
 def test_bad_backbone_checkpoints_fail_clearly(tmp_path):
     from icar_mm.checkpoints import CheckpointError
-    ms = timm_to_microsoft(timm_swin().state_dict())
+    ms = timm_to_microsoft(timm_swin())
 
     def load(sd, name):
         path = tmp_path / name

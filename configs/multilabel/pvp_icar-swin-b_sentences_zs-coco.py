@@ -5,9 +5,8 @@ _base_ = './pvp_vit-b-16_sentences_zs-coco.py'
 
 icar_checkpoint = 'checkpoints/icar_swin-b_roberta-b.pth'
 model = dict(
-    classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.HFTextEncoder', model_path='checkpoints/roberta-base',
-                                      embed_dim=256, checkpoint=icar_checkpoint),
-                    enriched=True),
+    classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint),
+                    enriched=False),  # the 16-token iCAR tower would cut enriched descriptions
     image_encoder=dict(
         _delete_=True, type='icar_mm.PooledImageEncoder', in_channels=1024, embed_dim=256,
         projector_checkpoint=icar_checkpoint,

@@ -23,7 +23,7 @@ model = dict(
             classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
                                               model_name='iCAR-Tiny',
                                               checkpoint=icar_checkpoint),
-                            templates='single')),
+                            templates='single', enriched=True)),
         mask_roi_extractor=dict(out_channels=dims),
         mask_head=dict(in_channels=dims, conv_out_channels=dims)))
 

@@ -1,23 +1,28 @@
-# Kinetics-400 fine-tuning, iCAR recipe: Video Swin-B (p244, w877) inflated from
-# the iCAR 2D Swin-B by mmaction's own inflation, text-generated cosine head
-# ('video28' prompt ensemble, enriched class descriptions), 32x2x1 clips at 224,
-# AdamW lr 3e-4 wd 0.05, backbone lr x0.1, 30 epochs cosine after 2.5 warm-up
-# epochs (inherited), 4 clips x 3 crops at test.
+# Kinetics-400 fine-tuning, the iCAR authors' recipe (their Video-Swin-Transformer
+# LanguageHead): Video Swin-B (p244, w877) inflated from the iCAR 2D Swin-B by
+# mmaction's own inflation; head: avg-pool, dropout 0.5, the iCAR image projector
+# (visual_model.projector.weight), cosine against the text tower's class
+# embeddings at fixed scale 1/0.05; plain class names, one random 'video28'
+# template per class per step with the text tower trained end to end, the
+# 28-template ensemble at test. 32x2x1 clips at 224, AdamW lr 3e-4 wd 0.05,
+# backbone lr x0.1, 30 epochs cosine after 2.5 warm-up epochs (inherited),
+# 4 clips x 3 crops at test. Enriched descriptions: classifier=dict(enriched=True).
 # Weights are local files (nothing is downloaded): the iCAR checkpoint feeds the
-# backbone (visual_model.backbone.*) and the text encoder (sentence_model.*).
+# backbone (visual_model.backbone.*), the text encoder (sentence_model.*) and the
+# projector; checkpoints/roberta-base/ holds roberta-base's config and tokenizer files.
 _base_ = ['mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
           '../_base_/icar_runtime.py']
 
 icar_checkpoint = 'checkpoints/icar_swin-b.pth'
-text_encoder = dict(type='icar_mm.HFTextEncoder', model_path='checkpoints/roberta-base',
-                    embed_dim=256, checkpoint=icar_checkpoint)
+text_encoder = dict(type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint, frozen=False)
 
 model = dict(
     backbone=dict(type='icar_mm.ICARSwin3D', pretrained=None, checkpoint=icar_checkpoint),
     cls_head=dict(
-        type='icar_mm.TextCosineRecognitionHead',
+        type='icar_mm.TextCosineRecognitionHead', dropout_ratio=0.5,
         # vocabulary: none named, so the dataset's classes (VocabularyHook)
-        classifier=dict(text_encoder=text_encoder, templates='video28', enriched=True)))
+        classifier=dict(text_encoder=text_encoder, templates='video28', enriched=False,
+                        projector_checkpoint=icar_checkpoint)))
 
 # mmaction's Decord pipelines, with PyAV / OpenCV fall-backs (icar_mm.VideoInit / VideoDecode)
 train_pipeline = [

@@ -59,10 +59,10 @@ class VocabularyHook(Hook):
 
 @HOOKS.register_module()
 class ExportICARHook(Hook):
-    """After training, write the model's weights in the iCAR layout
-    (``visual_model.backbone.*``, ``visual_model.projector.*``,
-    ``sentence_model.*``) to ``work_dir/filename``: the file downstream
-    backbones (``checkpoint=``) and text encoders (``checkpoint=``) load."""
+    """After training, write the model's weights in the iCAR authors' layout
+    (``{'model': {visual_model.backbone.*, visual_model.projector.weight,
+    sentence_model.*}}``, their Swin naming) to ``work_dir/filename``: the
+    file downstream backbones, text encoders and projectors load."""
 
     def __init__(self, filename: str = 'icar_checkpoint.pth'):
         self.filename = filename

@@ -8,10 +8,10 @@ One image encoder and one text encoder, shared by two losses in every step:
   image embedding and the caption embedding.
 
 The visual projector is the classifier's projection, so both losses meet in
-one joint space. :meth:`ICARPretrainer.export_icar` writes the iCAR layout
-(``visual_model.backbone.*``, ``visual_model.projector.*``,
-``sentence_model.*``) that :class:`~icar_mm.models.ICARSwin` and the text
-encoders load downstream.
+one joint space. :meth:`ICARPretrainer.export_icar` writes the iCAR authors'
+layout (``visual_model.backbone.*`` in their Swin naming,
+``visual_model.projector.weight``, ``sentence_model.*``), so our own files and
+theirs go through one loading path downstream.
 """
 import math
 from typing import Dict, Optional
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
+from ..checkpoints import to_icar_layout
 from ..classifier import TextCosineClassifier
 from ..registry import MODELS, build_own
 
@@ -98,12 +99,9 @@ class ICARPretrainer(BaseModel):
         return losses
 
     def icar_state_dict(self) -> Dict[str, torch.Tensor]:
-        """The weights in the iCAR layout downstream loaders read."""
-        sd = {f'visual_model.backbone.{k}': v for k, v in self.backbone.state_dict().items()}
-        sd['visual_model.projector.weight'] = self.classifier.projection.weight
-        sd.update({f'sentence_model.{k[len("tower."):]}': v
-                   for k, v in self.classifier.text_encoder.state_dict().items() if k.startswith('tower.')})
-        return {k: v.detach().cpu().clone() for k, v in sd.items()}
+        """The weights in the iCAR authors' layout, which downstream loaders read."""
+        return to_icar_layout(self.backbone.state_dict(), self.classifier.projection.weight,
+                              self.classifier.text_encoder.state_dict(), len(self.backbone.stages))
 
     def export_icar(self, path: str) -> None:
-        torch.save(dict(state_dict=self.icar_state_dict()), path)
+        torch.save(dict(model=self.icar_state_dict()), path)  # the authors' files keep weights under 'model'

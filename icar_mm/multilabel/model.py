@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel, BaseModule, ImgDataPreprocessor
 from mmengine.structures import BaseDataElement
 
+from ..checkpoints import load_projector
 from ..classifier import CLASS_WEIGHTS_FORMAT, TextCosineClassifier
 from ..registry import MODELS, build_own
 
@@ -65,15 +66,7 @@ class PooledImageEncoder(BaseModule):
     def init_weights(self):
         super().init_weights()
         if self.projector_checkpoint:
-            from ..checkpoints import read_checkpoint, state_dict_of
-            sd = state_dict_of(read_checkpoint(self.projector_checkpoint))
-            for key in ('visual_model.projector.weight', 'projection.weight', 'image_encoder.projection.weight'):
-                if key in sd:
-                    self.projection.weight.data.copy_(sd[key].reshape(self.projection.weight.shape))
-                    break
-            else:
-                raise KeyError(f'{self.projector_checkpoint!r} holds no image projection '
-                               '(visual_model.projector.weight or projection.weight).')
+            load_projector(self.projection, self.projector_checkpoint)
 
     def train(self, mode: bool = True):
         return super().train(mode and not self.frozen)

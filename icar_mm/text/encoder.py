@@ -1,12 +1,14 @@
-"""Text encoders: open_clip text towers (any open_clip model name) and an
-optional HF tower (RoBERTa, masked mean pooling, linear projection), both
-through open_clip's own modules and tokenizers."""
+"""Text encoders: open_clip text towers (any open_clip model name) and HF
+towers (RoBERTa, masked mean pooling, linear projection; ``ICARTextEncoder``
+is the iCAR authors' preset), both through open_clip's own modules and tokenizers."""
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
 import open_clip
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+from mmengine.logging import MMLogger
 from mmengine.model import BaseModule
 from open_clip.model import _build_text_tower
 from open_clip.transformer import TextTransformer, text_global_pool
@@ -21,6 +23,7 @@ class _TextEncoderBase(BaseModule):
     """Common behaviour: tokenise, encode, freeze, a cheap weights stamp."""
 
     embed_dim: int
+    tower_kind: str  # which text towers its checkpoints hold (see icar_mm.checkpoints.TEXT_TOWERS)
 
     def __init__(self, frozen: bool = True, checkpoint: Optional[str] = None, init_cfg=None):
         super().__init__(init_cfg)
@@ -85,6 +88,7 @@ class _TextEncoderBase(BaseModule):
 
 @MODELS.register_module()
 class OpenCLIPTextEncoder(_TextEncoderBase):
+    tower_kind = 'open_clip'
     """The text tower of any open_clip architecture, with its bundled tokenizer.
 
     Args:
@@ -136,39 +140,88 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
 
 @MODELS.register_module()
 class HFTextEncoder(_TextEncoderBase):
-    """A HuggingFace text tower from *local* files (RoBERTa by default) with
-    masked mean pooling and a bias-free linear projection, as the iCAR
-    authors' downstream code used. Needs ``pip install transformers``.
+    """A Hugging Face text tower from *local* files (RoBERTa by default) with
+    masked mean pooling and a bias-free linear projection, built from
+    open_clip's HF adapter and tokenizer. Needs ``transformers``.
 
     Args:
-        model_path: a local directory holding the HF model and tokenizer files.
-        embed_dim: output size of the projection (256 in the iCAR code).
+        model_path: a local directory with the HF ``config.json`` and tokenizer
+            files; its weights are read only when no ``checkpoint`` is given.
+        embed_dim: output size of the projection (256 in iCAR).
+        context_length: tokens per prompt (longer prompts are cut, with one warning).
+        lowercase: lower-case prompts before tokenising (as iCAR does).
+        checkpoint: optional local file with the tower's weights: an iCAR
+            checkpoint (``sentence_model.*``), an open_clip one with an HF tower,
+            or our own (see :mod:`icar_mm.checkpoints`).
     """
+    tower_kind = 'hf'
 
     def __init__(self, model_path: str, embed_dim: int = 256, pooler: str = 'mean_pooler',
-                 context_length: int = 77, checkpoint: Optional[str] = None,
+                 context_length: int = 77, lowercase: bool = False, checkpoint: Optional[str] = None,
                  frozen: bool = True, init_cfg=None):
         super().__init__(frozen, checkpoint, init_cfg)
         try:
             import transformers  # noqa: F401
         except ImportError as e:
-            raise ImportError('HFTextEncoder needs the `transformers` package: '
-                              'pip install -r requirements/optional.txt') from e
+            raise ImportError('HFTextEncoder needs the `transformers` package (make setup installs it): '
+                              'pip install -r requirements/runtime.txt') from e
         if not osp.isdir(model_path):
             raise FileNotFoundError(
-                f'HFTextEncoder needs a local model directory (config.json, weights and tokenizer '
+                f'{type(self).__name__} needs a local model directory (config.json and tokenizer '
                 f'files, e.g. from `save_pretrained`); {model_path!r} does not exist. Nothing is '
                 'downloaded at run time.')
         from open_clip.hf_model import HFTextEncoder as OpenCLIPHF
         from open_clip.tokenizer import HFTokenizer
-        self.embed_dim = embed_dim
+        self.embed_dim, self.context_length = embed_dim, context_length
+        # with a checkpoint, only the architecture comes from model_path
         self.tower = OpenCLIPHF(model_path, output_dim=embed_dim, pooler_type=pooler,
-                                proj_type='linear', pretrained=True)
-        self.tokenizer = HFTokenizer(model_path, context_length=context_length)
+                                proj_type='linear', pretrained=checkpoint is None)
+        self.tokenizer = HFTokenizer(model_path, context_length=context_length,
+                                     clean='lower' if lowercase else 'whitespace')
+        self._truncation_reported = False
         self._finish_init()
 
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        texts = list(texts)
+        if not self._truncation_reported:
+            self._report_truncation(texts)
+        return self.tokenizer(texts)
+
+    def _report_truncation(self, texts: List[str]) -> None:
+        """Say once how many prompts the context length cuts (enriched
+        descriptions are long; iCAR's tower reads 16 tokens)."""
+        cleaned = [self.tokenizer.clean_fn(t) for t in texts]
+        lengths = [len(ids) for ids in self.tokenizer.tokenizer(cleaned, truncation=False)['input_ids']]
+        cut = [i for i, n in enumerate(lengths) if n > self.context_length]
+        if cut:
+            longest = max(cut, key=lengths.__getitem__)
+            MMLogger.get_current_instance().warning(
+                f'{type(self).__name__}: {len(cut)} of {len(texts)} prompts are longer than its '
+                f'{self.context_length}-token context and are cut; the longest has {lengths[longest]} '
+                f'tokens: {texts[longest]!r}. (Said once.)')
+            self._truncation_reported = True
+
     def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.tower(tokens)
+        tower = self.tower
+        mask = (tokens != tower.config.pad_token_id).long()
+        pooled = tower.pooler(tower.transformer(input_ids=tokens, attention_mask=mask), mask)
+        # the projection in float32, also under autocast, as the iCAR towers apply it
+        with torch.autocast(pooled.device.type, enabled=False):
+            return F.linear(pooled.float(), tower.proj.weight.float())
+
+
+@MODELS.register_module()
+class ICARTextEncoder(HFTextEncoder):
+    """The iCAR authors' text tower as their downstream code runs it: RoBERTa
+    (``roberta-base`` config and tokenizer files in ``model_path``), prompts
+    lower-cased and cut at 16 tokens, masked mean pooling, bias-free
+    ``Linear(768, 256)`` in float32. Weights come from an iCAR checkpoint
+    (``sentence_model.backbone.*``, ``sentence_model.projector.weight``)."""
+
+    def __init__(self, model_path: str = 'checkpoints/roberta-base', embed_dim: int = 256,
+                 context_length: int = 16, lowercase: bool = True, **kwargs):
+        super().__init__(model_path, embed_dim=embed_dim, context_length=context_length,
+                         lowercase=lowercase, **kwargs)
 
 
 def build_text_encoder(cfg) -> _TextEncoderBase:
@@ -176,4 +229,4 @@ def build_text_encoder(cfg) -> _TextEncoderBase:
     return build_own(MODELS, cfg)
 
 
-__all__: List[str] = ['OpenCLIPTextEncoder', 'HFTextEncoder', 'build_text_encoder']
+__all__: List[str] = ['OpenCLIPTextEncoder', 'HFTextEncoder', 'ICARTextEncoder', 'build_text_encoder']

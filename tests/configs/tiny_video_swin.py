@@ -9,7 +9,8 @@ model = dict(
                   window_size=(2, 4, 4), drop_path_rate=0., checkpoint=None),
     cls_head=dict(in_channels=8 * dims, dropout_ratio=0.,
                   classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                                    model_name='iCAR-Tiny'))))
+                                                    model_name='iCAR-Tiny'),
+                                  projector_checkpoint=None)))
 
 train_pipeline = [
     dict(type='icar_mm.VideoInit'),
