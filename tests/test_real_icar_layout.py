@@ -215,9 +215,8 @@ def test_our_export_speaks_the_authors_layout(tmp_path):
 # --- inspection and the three tasks end to end ----------------------------------------------
 def test_inspect_checkpoint_reports_parts_and_what_each_config_loads(icar):
     def inspect(path, task):
-        config, classifier, _ = FIELDS[task]  # only model_path is given: inspect points the rest at the file
-        return run_tool('tools/inspect_checkpoint.py', path, osp.join(TEST_CONFIGS, config), '--cfg-options',
-                        f'{classifier}.text_encoder.model_path={icar["roberta_dir"]}')
+        config, options = icar_options(icar, task)
+        return run_tool('tools/inspect_checkpoint.py', path, config, '--cfg-options', *options)
 
     out = inspect(icar['full'], 'segmentation')
     assert 'icar layout' in out and 'also holds args, epoch' in out

@@ -86,8 +86,8 @@ def report_config(config: str, path: str, cfg_options) -> None:
     init_default_scope(cfg.get('default_scope', 'mmengine'))
     try:
         model = MODELS.build(cfg.model)
-    except (FileNotFoundError, ValueError, CheckpointError) as e:
-        print(f'  cannot build the model: {e}')
+    except Exception as e:  # a report, not a crash: say why and go on with the next config
+        print(f'  cannot build the model: {type(e).__name__}: {e}')
         return
     loaded = set()
     for name, module, tag, load in _parts(model):

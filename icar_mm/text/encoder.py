@@ -138,6 +138,10 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
         return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
 
 
+HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin', 'model.safetensors.index.json',
+                   'pytorch_model.bin.index.json')
+
+
 @MODELS.register_module()
 class HFTextEncoder(_TextEncoderBase):
     """A Hugging Face text tower from *local* files (RoBERTa by default) with
@@ -146,7 +150,8 @@ class HFTextEncoder(_TextEncoderBase):
 
     Args:
         model_path: a local directory with the HF ``config.json`` and tokenizer
-            files; its weights are read only when no ``checkpoint`` is given.
+            files; weights there are read only when no ``checkpoint`` is given
+            (neither: random init).
         embed_dim: output size of the projection (256 in iCAR).
         context_length: tokens per prompt (longer prompts are cut, with one warning).
         lowercase: lower-case prompts before tokenising (as iCAR does).
@@ -173,9 +178,10 @@ class HFTextEncoder(_TextEncoderBase):
         from open_clip.hf_model import HFTextEncoder as OpenCLIPHF
         from open_clip.tokenizer import HFTokenizer
         self.embed_dim, self.context_length = embed_dim, context_length
-        # with a checkpoint, only the architecture comes from model_path
+        # weights from model_path only without a checkpoint and where it has them (random otherwise)
+        in_dir = any(osp.isfile(osp.join(model_path, f)) for f in HF_WEIGHT_FILES)
         self.tower = OpenCLIPHF(model_path, output_dim=embed_dim, pooler_type=pooler,
-                                proj_type='linear', pretrained=checkpoint is None)
+                                proj_type='linear', pretrained=checkpoint is None and in_dir)
         self.tokenizer = HFTokenizer(model_path, context_length=context_length,
                                      clean='lower' if lowercase else 'whitespace')
         self._truncation_reported = False
