@@ -263,5 +263,7 @@ def test_each_task_trains_and_tests_from_the_real_layout(task, icar, det_data, s
     if task == 'action':
         assert 'Loaded image projector visual_model.projector.weight' in out
     checkpoint = max(work.glob('*.pth'), key=osp.getmtime)
-    out = run_tool('tools/test.py', config, checkpoint, '--work-dir', tmp_path / 'test', '--cfg-options', *data)
+    # the same config (model_path names the tokenizer); the trained weights then replace the iCAR ones
+    out = run_tool('tools/test.py', config, checkpoint, '--work-dir', tmp_path / 'test', '--cfg-options',
+                   *fields, *data)
     assert dict(detection='coco/novel_ap50', segmentation='mIoU', action='acc/top1')[task] in out
