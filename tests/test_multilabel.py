@@ -259,7 +259,8 @@ def test_pooled_icar_swin_encoder_loads_projector(tmp_path):
     with torch.no_grad():
         assert enc(torch.randn(2, 3, 64, 64)).shape == (2, 64)
     torch.save({'state_dict': {'other.weight': proj}}, tmp_path / 'bad.pth')
-    with pytest.raises(KeyError, match='no image projection'):
+    from icar_mm.checkpoints import CheckpointError
+    with pytest.raises(CheckpointError, match=r'bad\.pth holds no image projector \(visual_model\.projector\.weight\)'):
         PooledImageEncoder(backbone=dict(type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1],
                                          num_heads=[1, 2, 4, 8], out_indices=(3, )),
                            in_channels=256, embed_dim=64, projector_checkpoint=str(tmp_path / 'bad.pth')).init_weights()

@@ -17,7 +17,7 @@ _counter = itertools.count()
 
 
 @CheckpointLoader.register_scheme(prefixes=_SCHEME, force=True)
-def _load_served(filename, map_location=None):
+def load_from_memory(filename, map_location=None):  # mmengine logs "by memory backend"
     return dict(model=_SERVED.pop(filename))
 
 
