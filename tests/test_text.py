@@ -64,8 +64,12 @@ def test_vocabulary_from_names_file_and_dataset_metainfo(tmp_path):
     assert vocab.names == ('red kite', 'blue kite')
     assert vocab.subset(['red kite']).prompts(['a photo of a {}.']) == [
         ['a photo of a red kite, a diamond-shaped toy flown on a string.']]
+    # 'blue kite' has no description of its own: WordNet's 'kite' describes it, unless 'strict'
+    assert vocab.origins == ('user', 'wordnet')
+    assert vocab.prompts(['a photo of a {}.'], enriched=True)[1][0].startswith(
+        'a photo of a blue kite, a kind of kite: ')
     with pytest.raises(ValueError, match="1 of 2 classes.*'blue kite'.*plain prompts"):
-        vocab.prompts(['a photo of a {}.'], enriched=True)
+        vocab.prompts(['a photo of a {}.'], enriched='strict')
     assert vocab.prompts(['a photo of a {}.'], enriched=False)[1] == ['a photo of a blue kite.']
 
 
@@ -263,12 +267,6 @@ def test_synthetic_world_vocabulary_is_shipped():
 
 
 def test_hf_text_encoder_says_what_is_missing(tmp_path):
-    from icar_mm.text import HFTextEncoder
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
-        with pytest.raises(ImportError, match='needs the `transformers` package.*requirements/optional.txt'):
-            HFTextEncoder(model_path=str(tmp_path / 'roberta-base'))
-    else:
-        with pytest.raises(FileNotFoundError, match='local model directory.*roberta-base.*does not exist'):
-            HFTextEncoder(model_path=str(tmp_path / 'roberta-base'))
+    from icar_mm.text import ICARTextEncoder
+    with pytest.raises(FileNotFoundError, match='ICARTextEncoder needs a local model directory.*roberta-base.*does not exist'):
+        ICARTextEncoder(model_path=str(tmp_path / 'roberta-base'))
