@@ -167,12 +167,12 @@ class TextCosineClassifier(BaseModule):
     def set_vocabulary(self, vocabulary: VocabularyLike) -> None:
         """Swap the classes at any time (open vocabulary)."""
         vocab = load_vocabulary(vocabulary)
-        if vocab == self.vocabulary:
+        if vocab == self.vocabulary and self._exported is None:
             return
         if self.text_encoder is None:
             raise RuntimeError('This classifier runs from exported class weights and has no text '
                                'encoder; use set_class_weights(file) or build it with a text_encoder.')
-        self.vocabulary = vocab
+        self.vocabulary, self._exported = vocab, None  # back to text embeddings after set_class_weights
 
     def set_class_weights(self, path: str) -> None:
         """Use exported (or refined) class weights instead of the text encoder."""

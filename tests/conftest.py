@@ -19,6 +19,25 @@ def run_tool(*args, timeout=900):
     return proc.stdout + proc.stderr
 
 
+def run_tool_failing(*args, timeout=600):
+    """Run tools/<script> expecting it to stop with an error; its output."""
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2')
+    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode == 0:
+        raise AssertionError(f'{args} succeeded, expected an error:\n{proc.stdout[-3000:]}')
+    return proc.stdout + proc.stderr
+
+
+def tool_helpers():
+    """tools/_common.py, the command-line plumbing the tools share."""
+    tools = osp.join(REPO, 'tools')
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import _common
+    return _common
+
+
 def data_root_options(root, loaders=('train', 'val', 'test')):
     return [f'{name}_dataloader.dataset.data_root={root}/' for name in loaders]
 

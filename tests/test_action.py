@@ -286,13 +286,13 @@ def test_train_test_and_recognize_closed_vocabulary(video_data, tmp_path):
         assert 0 <= _metric(out, key) <= 1
     # any vocabulary at inference, through mmaction's inference API
     video = osp.join(video_data, 'videos', 'val', '00000.mp4')
-    out = run_tool('tools/recognize.py', video, '--config', config, '--checkpoint', checkpoint,
-                   '--classes', 'red circle, blue square,juggling balls', '--topk', '3')
+    out = run_tool('tools/recognize.py', config, checkpoint, video, '--classes', 'red circle, blue square,juggling balls',
+                   '--topk', '3', '--out-dir', tmp_path / 'recognize')
     top = re.findall(r'^ +([0-9.]+)  (.+)$', out, re.M)
     assert sorted(name for _, name in top) == ['blue square', 'juggling balls', 'red circle']
     assert abs(sum(float(score) for score, _ in top) - 1) < 1e-3  # 'prob' averaging over 6 views
-    out = run_tool('tools/recognize.py', video, '--config', config, '--checkpoint', checkpoint,
-                   '--classes', 'synthetic:novel', '--topk', '2')
+    out = run_tool('tools/recognize.py', config, checkpoint, video, '--vocabulary', 'synthetic:novel',
+                   '--topk', '2', '--out-dir', tmp_path / 'recognize')
     assert 'top 2 of 4 classes' in out
 
 

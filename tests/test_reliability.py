@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, TEST_CONFIGS, detection_options, run_tool
+from conftest import REPO, TEST_CONFIGS, detection_options, run_tool, tool_helpers
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
 CLASSIFIER = 'model.roi_head.bbox_head.classifier'
@@ -250,7 +250,6 @@ def test_corrupt_image_is_named_with_what_it_holds(det_data, tmp_path, content, 
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from icar_mm.apis import list_images
     from icar_mm.datasets import ImageReadError
     from mmdet.registry import DATASETS
     root = tmp_path / 'data'
@@ -265,7 +264,7 @@ def test_corrupt_image_is_named_with_what_it_holds(det_data, tmp_path, content, 
                                              '.*remove it from the annotation file'):
         dataset[index]
     with pytest.raises(SystemExit, match=f'Cannot read image {broken}'):  # tools/detect.py, tools/segment.py
-        list_images([str(root / 'images' / 'train')])
+        tool_helpers().list_images([str(root / 'images' / 'train')])
 
 
 def test_empty_video_is_named(tmp_path):

@@ -1,65 +1,99 @@
-"""Recognise actions of any classes, named at run time, in a video file.
+"""Recognise actions of any classes, named at run time, in video files.
 
-    python tools/recognize.py VIDEO --config CONFIG --checkpoint CHECKPOINT \
-        [--classes "juggling balls,riding a bike" | --classes ucf101 | --classes my_classes.txt] \
-        [--topk 5] [--device cpu]
+    python tools/recognize.py CONFIG CHECKPOINT VIDEO|FOLDER [...] \
+        [--classes "juggling balls,riding a bike" | --vocabulary ucf101 | --vocabulary my_classes.txt
+         | --class-weights refined.pth] [--topk 5 | --score-thr 0.2] [--out-dir outputs/recognize]
+        [--device cpu] [--cfg-options k=v ...]
 
-Runs mmaction2's own inference API (``init_recognizer`` / ``inference_recognizer``
-with the config's test pipeline) and prints the top-k classes with their scores.
-``--classes``: comma-separated names, or one shipped vocabulary name or file;
-without it the vocabulary the checkpoint was trained (or last tested) with.
+Runs icar_mm.apis (init_model / inference: mmaction2's init_recognizer and
+inference_recognizer with the config's test pipeline) and reports, per video,
+the top-k classes with their scores, or with --score-thr every class scoring
+at least that. Writes ``OUT/vis/<video>.jpg`` (the middle frame with the
+reported classes drawn, enlarged to 224 px when smaller) and ``OUT/recognitions.json``.
 """
 import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from _common import (add_inference_args, list_videos, progress, requested_vocabulary,  # noqa: E402
+                     user_errors, write_json)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('video', help='video file')
-    parser.add_argument('--config', required=True)
-    parser.add_argument('--checkpoint', required=True)
-    parser.add_argument('--classes', help='comma-separated class names, or a shipped vocabulary '
-                                          'name (e.g. kinetics400, ucf101) or a .txt/.json file')
-    parser.add_argument('--topk', type=int, default=5)
-    parser.add_argument('--device', default=None, help='default: cuda:0 when available, else cpu')
+    add_inference_args(parser, 'videos', example_vocabulary='ucf101', out_dir='outputs/recognize',
+                       score_thr=None, score_help='report the classes scoring at least this, instead of the top-k')
+    parser.add_argument('--topk', type=int, default=5, help='classes reported without --score-thr (default: 5)')
     return parser.parse_args()
 
 
-def vocabulary_spec(text: str):
-    """One name without a comma may be a shipped vocabulary or a file; else class names."""
-    from icar_mm.text.vocabulary import shipped_vocabularies
-    if ',' not in text and (osp.isfile(text) or text.partition(':')[0] in shipped_vocabularies()):
-        return text
-    return [c.strip() for c in text.split(',') if c.strip()]
+def middle_frame(path: str):
+    """An RGB frame from the middle of the clip (None when OpenCV cannot decode it)."""
+    import cv2
+    capture = cv2.VideoCapture(path)
+    try:
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if count > 1:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, count // 2)
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    return frame[..., ::-1] if ok else None
+
+
+def draw_labels(visualizer, frame, lines):
+    """The reported classes in a box over the frame, as mmaction's ActionVisualizer writes its labels."""
+    import mmcv
+    import numpy as np
+    if frame is None:  # a back-end other than OpenCV decoded the clip
+        frame = np.zeros((224, 224, 3), np.uint8)
+    if min(frame.shape[:2]) < 224:  # small clips: enlarged so that the labels can be read
+        frame = mmcv.imrescale(frame, 224 / min(frame.shape[:2]))
+    scale = min(frame.shape[:2]) / 224
+    visualizer.set_image(frame)
+    visualizer.draw_texts('\n'.join(lines) or 'no class above the threshold',
+                          np.array([(int(5 * scale), ) * 2]), font_sizes=int(7 * scale),
+                          font_families='monospace', colors='white',
+                          bboxes=dict(facecolor='black', alpha=0.5, boxstyle='Round'))
+    return visualizer.get_image()
 
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.video):
-        raise SystemExit(f'Video file not found: {args.video}')
-    import torch
-    from mmaction.apis import inference_recognizer, init_recognizer
+    videos = list_videos(args.inputs)  # unreadable videos stop the tool before the model is built
+    vocabulary = requested_vocabulary(args)
+    import mmcv
+    from mmaction.visualization import ActionVisualizer
 
-    import icar_mm  # noqa: F401  (host fixes, registries)
-    from icar_mm.apis import load_config, set_vocabulary
-    from icar_mm.classifier import iter_classifiers
-    device = args.device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-    model = init_recognizer(load_config(args.config), args.checkpoint, device=device)
-    if args.classes:
-        set_vocabulary(model, vocabulary_spec(args.classes))
-    classifiers = list(iter_classifiers(model))
-    if not classifiers:
-        raise SystemExit(f'{args.config} has no text-generated classifier: its classes cannot be named.')
-    classes = classifiers[0].class_names
-    result = inference_recognizer(model, args.video)
-    scores = result.pred_scores.item.float().cpu()
-    top = scores.topk(min(args.topk, len(classes)))
-    print(f'{args.video}: top {len(top.indices)} of {len(classes)} classes')
-    for score, i in zip(top.values.tolist(), top.indices.tolist()):
-        print(f'  {score:8.4f}  {classes[i]}')
+    from icar_mm.apis import class_names, inference, init_model
+    with user_errors():
+        model = init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
+                           cfg_options=args.cfg_options)
+    classes = class_names(model)
+    visualizer = ActionVisualizer()
+    summary = []
+    for path in progress(videos):
+        scores = inference(model, path).pred_scores.item.float().cpu()
+        if args.score_thr is not None:
+            order = scores.argsort(descending=True)
+            top = [i for i in order.tolist() if scores[i] >= args.score_thr]
+        else:
+            top = scores.topk(min(args.topk, len(classes))).indices.tolist()
+        found = [dict(label=classes[i], score=round(float(scores[i]), 4)) for i in top]
+        summary.append(dict(video=path, classes=found))
+        drawn = draw_labels(visualizer, middle_frame(path), [f'{d["score"]:.2f} {d["label"]}' for d in found])
+        mmcv.imwrite(drawn[..., ::-1], osp.join(args.out_dir, 'vis', osp.splitext(osp.basename(path))[0] + '.jpg'))
+    write_json(osp.join(args.out_dir, 'recognitions.json'), dict(classes=list(classes), results=summary))
+    for item in summary:
+        what = (f'{len(item["classes"])} classes scoring at least {args.score_thr}' if args.score_thr is not None
+                else f'top {len(item["classes"])}')
+        print(f'{item["video"]}: {what} of {len(classes)} classes')
+        for d in item['classes']:
+            print(f'  {d["score"]:8.4f}  {d["label"]}')
+    print(f'frames with labels in {osp.join(args.out_dir, "vis")}, scores in '
+          f'{osp.join(args.out_dir, "recognitions.json")}')
 
 
 if __name__ == '__main__':

@@ -19,9 +19,11 @@ import time
 import warnings
 from dataclasses import asdict, fields
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from icar_mm.apis import build_runner, load_config, parse_tool_args  # noqa: E402
+from _common import add_vocabulary_args, parse_tool_args, requested_vocabulary  # noqa: E402
+
+from icar_mm.apis import build_runner, load_config  # noqa: E402
 from icar_mm.refine import InMaPConfig  # noqa: E402
 
 DEFAULTS = {f.name: f.default for f in fields(InMaPConfig)}
@@ -32,9 +34,7 @@ def parse_args():
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True, help='class-weights file to write')
-    vocab = parser.add_mutually_exclusive_group()
-    vocab.add_argument('--classes', help='comma-separated class names (default: the model\'s / dataset\'s)')
-    vocab.add_argument('--vocabulary', help='a shipped vocabulary name (e.g. coco) or a .txt/.json file')
+    add_vocabulary_args(parser, 'coco', class_weights=False)  # default: the dataset's, else the model's
     parser.add_argument('--split', choices=['test', 'val', 'train'], default='test',
                         help='whose dataloader supplies the unlabeled data (default: test)')
     parser.add_argument('--max-features', type=int, default=100000,
@@ -80,9 +80,9 @@ def main():
     loader = runner.build_dataloader(loader_cfg, seed=args.seed)
 
     # The vocabulary the test would use: named here, else the dataset's (VocabularyHook), else the model's.
-    if args.classes or args.vocabulary:
-        set_vocabulary(model, [c.strip() for c in args.classes.split(',') if c.strip()]
-                       if args.classes else args.vocabulary)
+    vocabulary = requested_vocabulary(args)
+    if vocabulary is not None:
+        set_vocabulary(model, vocabulary)
     elif any(isinstance(h, VocabularyHook) for h in runner.hooks):
         VocabularyHook._apply(runner, loader)
     named = [(n, m) for n, m in model.named_modules() if isinstance(m, TextCosineClassifier)]

@@ -1,17 +1,20 @@
 """Segment images into any classes, named at run time, with a trained text-generated segmentor.
 
-    python tools/segment.py CONFIG CHECKPOINT IMAGE [IMAGE ...] \
-        --classes "sky,road,tree" | --vocabulary ade20k_150 | --vocabulary my_classes.txt \
-        [--out-dir outputs/segment] [--opacity 0.5] [--device cpu]
+    python tools/segment.py CONFIG CHECKPOINT IMAGE|FOLDER [...] \
+        [--classes "sky,road,tree" | --vocabulary ade20k_150 | --vocabulary my_classes.txt
+         | --class-weights refined.pth] [--score-thr 0.5] [--opacity 0.5]
+        [--out-dir outputs/segment] [--device cpu] [--cfg-options k=v ...]
 
-Writes ``OUT/vis/<image>.png``: the colour mask over the image with class names
-(mmseg's ``SegLocalVisualizer``) and a legend of the classes found;
-``OUT/label_maps/<image>.png``: the predicted class index per pixel (8-bit,
-16-bit beyond 256 classes); ``OUT/segments.json``: the class names and each
-image's classes by area.
+Runs icar_mm.apis (init_model / inference: mmseg's init_model and
+inference_model) and writes ``OUT/vis/<image>.png``: the colour mask over the
+image with class names (mmseg's ``SegLocalVisualizer``) and a legend of the
+classes found; ``OUT/label_maps/<image>.png``: the predicted class index per
+pixel (8-bit, 16-bit beyond 255 classes); ``OUT/segments.json``: the class
+names and each image's classes by area, with their mean score. Pixels whose
+class score (softmax) is below --score-thr are left unlabelled: 255 (65535
+in 16-bit maps) in the label map, not drawn, not counted.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import sys
@@ -19,16 +22,17 @@ import sys
 import cv2
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from icar_mm.apis import add_image_tool_args, list_images, requested_vocabulary, set_vocabulary  # noqa: E402
+from _common import (add_inference_args, list_images, progress, requested_vocabulary,  # noqa: E402
+                     user_errors, write_json)
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_image_tool_args(parser, example_vocabulary='ade20k_150', out_dir='outputs/segment')
+    add_inference_args(parser, 'images', example_vocabulary='ade20k_150', out_dir='outputs/segment',
+                       score_thr=0.0, score_help='pixels whose class score is below this stay unlabelled')
     parser.add_argument('--opacity', type=float, default=0.5)
-    parser.add_argument('--device', default='cpu')
     return parser.parse_args()
 
 
@@ -52,37 +56,42 @@ def add_legend(image: np.ndarray, entries) -> np.ndarray:
 
 def main():
     args = parse_args()
-    images = list_images(args.images)  # unreadable images stop the tool before the model is built
-    from mmseg.apis import inference_model, init_model
+    images = list_images(args.inputs)  # unreadable images stop the tool before the model is built
+    vocabulary = requested_vocabulary(args)
     from mmseg.visualization import SegLocalVisualizer
 
-    model = init_model(args.config, args.checkpoint, device=args.device)
-    vocabulary = requested_vocabulary(args)
-    if vocabulary:
-        set_vocabulary(model, vocabulary)
-    classes, palette = model.dataset_meta['classes'], model.dataset_meta['palette']
+    from icar_mm.apis import class_names, inference, init_model
+    with user_errors():
+        model = init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
+                           cfg_options=args.cfg_options)
+    classes, palette = class_names(model), model.dataset_meta['palette']
+    dtype, unlabelled = (np.uint8, 255) if len(classes) < 255 else (np.uint16, 65535)
     visualizer = SegLocalVisualizer(alpha=args.opacity)
     visualizer.dataset_meta = dict(classes=classes, palette=palette)
     for sub in ('vis', 'label_maps'):
         os.makedirs(osp.join(args.out_dir, sub), exist_ok=True)
 
     summary = []
-    for path in images:
-        result = inference_model(model, path)
-        labels = result.pred_sem_seg.data[0].cpu().numpy()
+    for path in progress(images):
+        sample = inference(model, path)
+        labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
+        scores = sample.seg_logits.data.float().softmax(0).max(0).values.cpu().numpy()
+        labels[scores < args.score_thr] = unlabelled
+        if args.score_thr > 0:  # the visualizer draws what pred_sem_seg holds
+            sample.pred_sem_seg.data = sample.pred_sem_seg.data.new_tensor(labels)[None]
         name = osp.splitext(osp.basename(path))[0]
-        cv2.imwrite(osp.join(args.out_dir, 'label_maps', f'{name}.png'),
-                    labels.astype(np.uint8 if len(classes) <= 256 else np.uint16))
+        cv2.imwrite(osp.join(args.out_dir, 'label_maps', f'{name}.png'), labels.astype(dtype))
         ids, areas = np.unique(labels, return_counts=True)
-        found = [(classes[i], float(a) / labels.size) for i, a in sorted(zip(ids, areas), key=lambda x: -x[1])]
-        image = cv2.imread(path)[..., ::-1]
-        visualizer.add_datasample(name, image, result, draw_gt=False, with_labels=True)
-        drawn = add_legend(visualizer.get_image(), [(n, palette[classes.index(n)]) for n, _ in found])
+        found = [(classes[i], float(a) / labels.size, float(scores[labels == i].mean()))
+                 for i, a in sorted(zip(ids, areas), key=lambda x: -x[1]) if i != unlabelled]
+        visualizer.add_datasample(name, cv2.imread(path)[..., ::-1], sample, draw_gt=False, with_labels=True)
+        drawn = add_legend(visualizer.get_image(), [(n, palette[classes.index(n)]) for n, _, _ in found])
         cv2.imwrite(osp.join(args.out_dir, 'vis', f'{name}.png'), drawn[..., ::-1])
-        summary.append(dict(image=path, classes=[dict(label=n, area=round(a, 4)) for n, a in found]))
-        print(f'{path}: ' + ', '.join(f'{n} {a:.0%}' for n, a in found[:5]))
-    with open(osp.join(args.out_dir, 'segments.json'), 'w') as f:
-        json.dump(dict(classes=list(classes), results=summary), f, indent=1)
+        summary.append(dict(image=path, classes=[dict(label=n, area=round(a, 4), score=round(s, 4))
+                                                 for n, a, s in found]))
+    write_json(osp.join(args.out_dir, 'segments.json'), dict(classes=list(classes), results=summary))
+    for item in summary:
+        print(f'{item["image"]}: ' + ', '.join(f'{c["label"]} {c["area"]:.0%}' for c in item['classes'][:5]))
     print(f'overlays in {osp.join(args.out_dir, "vis")}, label maps in {osp.join(args.out_dir, "label_maps")}')
 
 

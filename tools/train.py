@@ -7,9 +7,11 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from icar_mm.apis import build_runner, load_config, parse_tool_args  # noqa: E402
+from _common import parse_tool_args  # noqa: E402
+
+from icar_mm.apis import build_runner, load_config  # noqa: E402
 from icar_mm.checkpoints import check_model_checkpoint  # noqa: E402
 
 

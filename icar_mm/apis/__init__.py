@@ -1,5 +1,6 @@
-"""What tools/train.py and tools/test.py share: config loading and runner building."""
-import os
+"""The library side of the tools: config loading, runner building, vocabularies and
+class weights for any model, and inference (:mod:`icar_mm.apis.inference`).
+Command-line plumbing lives in ``tools/_common.py``."""
 import os.path as osp
 from typing import Optional
 
@@ -27,19 +28,6 @@ def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional
     return cfg
 
 
-def parse_tool_args(parser):
-    """Add the flags tools/train.py and tools/test.py share (--cfg-options,
-    --launcher, --local-rank) and parse; LOCAL_RANK is exported for launchers."""
-    from mmengine.config import DictAction
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value (e.g. train_cfg.max_iters=10)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
 def build_runner(cfg: Config) -> Runner:
     if cfg.get('launcher', 'none') != 'none' and not torch.cuda.is_available():
         _start_cpu_processes(cfg)
@@ -64,88 +52,62 @@ def _start_cpu_processes(cfg: Config) -> None:
     cfg.model_wrapper_cfg = dict(wrapper, **(cfg.get('model_wrapper_cfg') or {}), device_ids=None)
 
 
-def use_class_weights(runner: Runner, path: str) -> None:
-    """Make every text-generated classifier of the runner's model use an
-    exported (or refined) class-weights file."""
+def _bare(model):
     from mmengine.model import is_model_wrapper
+    if isinstance(model, Runner):
+        model = model.model
+    return model.module if is_model_wrapper(model) else model
 
+
+def _classifiers(model, what: str) -> list:
     from ..classifier import iter_classifiers
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     classifiers = list(iter_classifiers(model))
     if not classifiers:
-        raise ValueError(f'--class-weights {path}: the model has no text-generated classifier.')
+        raise ValueError(f'The model has no text-generated classifier, so {what}.')
+    return classifiers
+
+
+def use_class_weights(model, path: str) -> None:
+    """Make every text-generated classifier of ``model`` (a model, a wrapped
+    model or a runner) use an exported (or refined) class-weights file, and
+    keep ``model.dataset_meta`` in step with the classes stored in it."""
+    model = _bare(model)
+    classifiers = _classifiers(model, f'the class weights of {path} cannot be used')
     for classifier in classifiers:
         classifier.set_class_weights(path)
         classifier.follows_dataset = False
+    sync_dataset_meta(model, classifiers[0].class_names)
 
 
 def set_vocabulary(model, vocabulary) -> None:
     """Give every text-generated classifier of ``model`` a new vocabulary (names,
     a shipped dataset name or a file) and keep ``model.dataset_meta`` in step,
     so host visualizers and inferencers name the new classes."""
-    from mmengine.model import is_model_wrapper
-
-    from ..classifier import iter_classifiers
     from ..text.vocabulary import load_vocabulary
-    model = model.module if is_model_wrapper(model) else model
+    model = _bare(model)
     vocab = load_vocabulary(vocabulary)
-    classifiers = list(iter_classifiers(model))
-    if not classifiers:
-        raise ValueError('The model has no text-generated classifier, so its classes cannot be changed.')
+    classifiers = _classifiers(model, 'its classes cannot be changed')
     for classifier in classifiers:
-        classifier.set_vocabulary(vocab)
+        classifier.set_vocabulary(vocab)  # also replaces class weights used before (use_class_weights)
         classifier.follows_dataset = False
+    sync_dataset_meta(model, vocab.names)
+
+
+def sync_dataset_meta(model, names) -> None:
+    """``model.dataset_meta['classes']`` = ``names``, with one palette colour per
+    class (kept by index from the current palette when it has enough)."""
     meta = dict(getattr(model, 'dataset_meta', None) or {})
-    meta['classes'] = vocab.names
-    if not isinstance(meta.get('palette'), (list, tuple)) or len(meta['palette']) < len(vocab):
+    meta['classes'] = tuple(names)
+    if not isinstance(meta.get('palette'), (list, tuple)) or len(meta['palette']) < len(names):
         # a fixed colour per class index, as host visualizers expect one per class
-        rng = np.random.RandomState(len(vocab))
-        meta['palette'] = [tuple(int(v) for v in c) for c in rng.randint(0, 256, (len(vocab), 3))]
+        rng = np.random.RandomState(len(names))
+        meta['palette'] = [tuple(int(v) for v in c) for c in rng.randint(0, 256, (len(names), 3))]
     else:
-        meta['palette'] = list(meta['palette'])[:len(vocab)]
+        meta['palette'] = [tuple(c) for c in list(meta['palette'])[:len(names)]]
     model.dataset_meta = meta
 
 
-def add_image_tool_args(parser, example_vocabulary: str, out_dir: str) -> None:
-    """The arguments tools/detect.py and tools/segment.py share: config,
-    checkpoint, images, an optional vocabulary, the output folder."""
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
-    parser.add_argument('images', nargs='+', help='image files or folders')
-    vocab = parser.add_mutually_exclusive_group()
-    vocab.add_argument('--classes', help='comma-separated class names')
-    vocab.add_argument('--vocabulary', help=f'a shipped vocabulary name (e.g. {example_vocabulary}) '
-                                            'or a .txt/.json file')
-    parser.add_argument('--out-dir', default=out_dir)
+from .inference import apply_vocabulary, class_names, default_device, inference, init_model, task_of  # noqa: E402
 
-
-def requested_vocabulary(args):
-    """The vocabulary asked for with --classes or --vocabulary; None for the checkpoint's."""
-    if args.classes:
-        return [c.strip() for c in args.classes.split(',') if c.strip()]
-    return args.vocabulary
-
-
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
-
-
-def list_images(paths) -> list:
-    """Image files of the given files and folders (folders expanded in sorted
-    order); missing or undecodable files stop the tool with their names."""
-    images = [p for path in paths for p in
-              (sorted(osp.join(path, f) for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
-               if osp.isdir(path) else [path])]
-    missing = [p for p in images if not osp.isfile(p)]
-    if missing:
-        raise SystemExit(f'Image files not found: {missing[:5]}')
-    import cv2
-
-    from ..datasets.images import describe_unreadable
-    unreadable = [p for p in images if cv2.imread(p, cv2.IMREAD_UNCHANGED) is None]
-    if unreadable:
-        raise SystemExit('\n'.join(describe_unreadable(p) for p in unreadable[:5]))
-    return images
-
-
-__all__ = ['load_config', 'parse_tool_args', 'build_runner', 'use_class_weights', 'set_vocabulary',
-           'add_image_tool_args', 'requested_vocabulary', 'list_images']
+__all__ = ['load_config', 'build_runner', 'use_class_weights', 'set_vocabulary', 'sync_dataset_meta',
+           'init_model', 'inference', 'apply_vocabulary', 'class_names', 'task_of', 'default_device']
