@@ -103,6 +103,15 @@ def list_images(paths) -> list:
     return images
 
 
+def init_model_from_args(args, vocabulary):
+    """The model the shared flags name (CONFIG CHECKPOINT --device --cfg-options),
+    with ``vocabulary`` (from :func:`requested_vocabulary`); user errors without a traceback."""
+    from icar_mm.apis import init_model
+    with user_errors():
+        return init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
+                          cfg_options=args.cfg_options)
+
+
 def list_videos(paths) -> list:
     """Video files of the given files and folders; missing files, or files no
     video back-end opens, stop the tool with their names."""

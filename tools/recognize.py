@@ -18,7 +18,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import (add_inference_args, list_videos, progress, requested_vocabulary,  # noqa: E402
-                     user_errors, write_json)
+                     init_model_from_args, write_json)
 
 
 def parse_args():
@@ -67,10 +67,8 @@ def main():
     import mmcv
     from mmaction.visualization import ActionVisualizer
 
-    from icar_mm.apis import class_names, inference, init_model
-    with user_errors():
-        model = init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
-                           cfg_options=args.cfg_options)
+    from icar_mm.apis import class_names, inference
+    model = init_model_from_args(args, vocabulary)
     classes = class_names(model)
     visualizer = ActionVisualizer()
     summary = []

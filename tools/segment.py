@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import (add_inference_args, list_images, progress, requested_vocabulary,  # noqa: E402
-                     user_errors, write_json)
+                     init_model_from_args, write_json)
 
 
 def parse_args():
@@ -60,10 +60,8 @@ def main():
     vocabulary = requested_vocabulary(args)
     from mmseg.visualization import SegLocalVisualizer
 
-    from icar_mm.apis import class_names, inference, init_model
-    with user_errors():
-        model = init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
-                           cfg_options=args.cfg_options)
+    from icar_mm.apis import class_names, inference
+    model = init_model_from_args(args, vocabulary)
     classes, palette = class_names(model), model.dataset_meta['palette']
     dtype, unlabelled = (np.uint8, 255) if len(classes) < 255 else (np.uint16, 65535)
     visualizer = SegLocalVisualizer(alpha=args.opacity)
