@@ -115,16 +115,14 @@ def init_model_from_args(args, vocabulary):
 def list_videos(paths) -> list:
     """Video files of the given files and folders; missing files, or files no
     video back-end opens, stop the tool with their names."""
-    from icar_mm.apis.inference import _unreadable_video
-    from icar_mm.datasets.video import VideoReadError, _raise_unreadable
+    from icar_mm.apis.inference import check_video
+    from icar_mm.datasets.video import VideoReadError
     videos = _expand(paths, VIDEO_SUFFIXES, 'video')
     for path in videos:
-        errors = _unreadable_video(path)
-        if errors is not None:
-            try:
-                _raise_unreadable(path, errors)
-            except VideoReadError as e:
-                raise SystemExit(str(e)) from None
+        try:
+            check_video(path)
+        except VideoReadError as e:
+            raise SystemExit(str(e)) from None
     return videos
 
 

@@ -286,13 +286,15 @@ def inference(model, inputs: Union[InputType, Sequence[InputType]], vocabulary=N
 
 
 # --- the three hosts --------------------------------------------------------------------
-def _unreadable_video(path: str) -> Optional[List[str]]:
-    """What each video back-end said about ``path``; None when one opens it."""
-    from ..datasets.video import VideoInit
+def check_video(path: str) -> None:
+    """Raise ``VideoReadError`` naming ``path`` and what each video back-end
+    said, unless one of them opens it."""
+    from ..datasets.video import VideoInit, _raise_unreadable
     opener, errors, probe = VideoInit(), [], dict(filename=path)
     opened = opener.open(probe, opener.backends, errors)
     probe.clear()
-    return None if opened else errors
+    if not opened:
+        _raise_unreadable(path, errors)
 
 
 @contextlib.contextmanager
@@ -313,16 +315,14 @@ def _naming_unreadable(items, kind: str):
             if bad:
                 raise ImageReadError('\n'.join(describe_unreadable(p) for p in bad)) from e
             raise
-        from ..datasets.video import VideoReadError, _raise_unreadable
+        from ..datasets.video import VideoReadError
         if isinstance(e, VideoReadError):
             raise
         for path in paths:
-            errors = _unreadable_video(path)
-            if errors is not None:
-                try:
-                    _raise_unreadable(path, errors)
-                except VideoReadError as named:
-                    raise named from e
+            try:
+                check_video(path)
+            except VideoReadError as named:
+                raise named from e
         raise
 
 
