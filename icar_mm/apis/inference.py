@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import warnings
 import zipfile
-from typing import List, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
