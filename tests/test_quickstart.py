@@ -80,22 +80,77 @@ def test_objective_trains_both_losses_and_exports_the_icar_layout(tmp_path):
     backbone.init_weights()
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(backbone.state_dict()[k], v), k
-    encoder = OpenCLIPTextEncoder('iCAR-Tiny', checkpoint=path)
+    encoder = OpenCLIPTextEncoder('tiny-random-clip', checkpoint=path)
     with torch.no_grad():
         assert torch.equal(encoder(['a red circle']), model.classifier.text_encoder(['a red circle']))
 
 
+def test_action_world_changes_colour_midway_and_holds_out_novel_actions(tmp_path):
+    """Clips of a base-to-novel split: training clips show base actions only,
+    labels index all actions, and each clip ends in the colour its name says."""
+    import cv2
+
+    from icar_mm.datasets.synthetic import (ALL_ACTIONS, BASE_ACTIONS, COLOURS, NOVEL_ACTIONS, NOVEL_CLASSES,
+                                            render_clip, write_video_set)
+    from icar_mm.text import load_vocabulary
+    assert {f'{n.split()[1]} turning {n.split()[0]}' for n in NOVEL_CLASSES} == set(NOVEL_ACTIONS)
+    base_words = {w for n in BASE_ACTIONS for w in n.split()}
+    assert all(set(n.split()) <= base_words for n in NOVEL_ACTIONS), 'novel names are made of base words'
+    shipped = load_vocabulary('synthetic_actions')
+    assert shipped.names == ALL_ACTIONS and shipped.split('novel').names == NOVEL_ACTIONS
+    ann = write_video_set(str(tmp_path), 'train', num_videos=12, seed=0, classes=ALL_ACTIONS,
+                          draw_from=BASE_ACTIONS, num_frames=8)
+    labels = [int(line.split()[1]) for line in open(ann)]
+    assert {ALL_ACTIONS[i] for i in labels} <= set(BASE_ACTIONS)
+    assert cv2.VideoCapture(str(tmp_path / 'videos' / 'train' / '00000.mp4')).get(cv2.CAP_PROP_FRAME_COUNT) == 8
+
+    def colours(frame):
+        return {c for c, (rgb, _) in COLOURS.items() if (np.abs(frame.astype(int) - rgb).sum(-1) == 0).sum() > 20}
+    frames = render_clip(np.random.default_rng(0), 'circle turning red', size=64, num_frames=8)
+    first, last = colours(frames[0]), colours(frames[-1])
+    assert last == {'red'} and len(first) == 1 and first != {'red'}
+
+
+def test_segmentation_world_ignores_unlabelled_classes(tmp_path):
+    import cv2
+
+    from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES, write_segmentation_set
+    classes = ('background', ) + ALL_CLASSES
+    for split, labelled in (('train', BASE_CLASSES), ('val', None)):
+        write_segmentation_set(str(tmp_path), split, num_images=24, seed=0, classes=classes,
+                               background_class='background', label_classes=labelled)
+    ids = {split: set(np.unique(np.concatenate([cv2.imread(str(p), cv2.IMREAD_UNCHANGED).ravel() for p in
+                                                (tmp_path / 'ann_dir' / split).iterdir()])))
+           for split in ('train', 'val')}
+    novel = {classes.index(n) for n in NOVEL_CLASSES}
+    assert ids['val'] & novel and not ids['train'] & novel, 'novel pixels are labelled in val only'
+    assert 255 in ids['train'] and 0 in ids['train'], 'novel pixels ignored, background labelled'
+
+
 @pytest.mark.slow
-def test_shortened_quickstart_writes_summary_and_pictures(tmp_path):
+def test_shortened_quickstart_runs_three_tasks_and_draws_predictions(tmp_path):
+    """The main job end to end on a shortened schedule: one pre-training, the
+    three tasks with and without it, the table, and pictures with predictions."""
     work = tmp_path / 'quickstart'
-    out = run_tool('tools/quickstart.py', '--work-dir', work, '--pretrain-iters', 8, '--epochs', 1,
-                   '--train-images', 8, '--val-images', 4, '--skip-baseline')
+    out = run_tool('tools/quickstart.py', '--work-dir', work, '--pretrain-iters', 8, '--schedule', 0.03,
+                   '--examples', 2)
     summary = json.load(open(work / 'summary.json'))
-    rows = {r['detector']: r for r in summary['rows']}
-    assert set(rows) == {'iCAR pre-trained (ours)', 'linear-head detector'}
+    rows = {(r['task'], r['pretraining']): r for r in summary['rows']}
+    assert set(rows) == {(t, p) for t in ('detection', 'segmentation', 'action')
+                         for p in ('iCAR pre-trained', 'no pre-training')}
     for row in rows.values():
-        assert np.isfinite(row['novel_ap50'])
-    assert rows['linear-head detector']['novel_ap50'] == 0
+        assert np.isfinite(row['novel']) and np.isfinite(row['base']) and osp.isfile(row['checkpoint'])
     assert (work / 'pretrain' / 'icar_synthetic.pth').is_file()
-    assert len(list((work / 'detections' / 'vis').iterdir())) == 4
-    assert 'summary' in out and 'novel AP50' in out
+    from icar_mm.datasets.synthetic import ALL_ACTIONS, ALL_CLASSES
+    for task, found in (('detection', 'detections'), ('segmentation', 'segments'), ('action', 'top')):
+        for drawn in summary['pictures'][task].values():
+            assert len(drawn) == 2
+            for picture in drawn:
+                assert picture[found], f'{picture["picture"]} shows no prediction'
+                assert set(picture['classes']) >= set(ALL_ACTIONS if task == 'action' else ALL_CLASSES)
+                assert osp.getsize(picture['picture']) > 0
+    assert osp.isfile(summary['pictures']['overview'])
+    # one line per stage on the terminal, the mm logs in files
+    assert 'unseen mIoU' in out and 'novel top-1' in out and 'novel AP50' in out
+    assert len(out.splitlines()) < 40 and 'mmengine - INFO' not in out
+    assert (work / 'logs' / 'pretrain.log').read_text().count('mmengine') > 10

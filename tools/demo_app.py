@@ -35,13 +35,12 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import (IMAGE_SUFFIXES, REPO, VIDEO_SUFFIXES, list_images, list_videos,  # noqa: E402
                      requested_vocabulary, user_errors)
+from _drawing import DRAW  # noqa: E402
 
 logger = logging.getLogger('icar_mm.demo')
 DEFAULT_WORK_DIR = osp.join(REPO, 'work_dirs', 'quickstart')
 # per task: the score threshold's default, as the command-line tools have it
 DEFAULT_THRESHOLDS = dict(detection=0.3, segmentation=0.0, recognition=0.0)
-TOPK = 5
-DISPLAY_MIN_SIDE = 480
 
 
 class Entry(NamedTuple):
@@ -191,107 +190,6 @@ def refusal(path: str, task: str, max_mb: float) -> Optional[str]:
 
 
 # --- drawing, as the tools draw ---------------------------------------------------------------
-_visualizers = {}
-
-
-def visualizer(task: str):
-    """One host visualizer per task (mmengine keeps visualizers by name)."""
-    if task not in _visualizers:
-        if task == 'detection':
-            from mmdet.visualization import DetLocalVisualizer
-            _visualizers[task] = DetLocalVisualizer(name='icar_demo_detection')
-        elif task == 'segmentation':
-            from mmseg.visualization import SegLocalVisualizer
-            _visualizers[task] = SegLocalVisualizer(name='icar_demo_segmentation', alpha=0.5)
-        else:
-            from mmaction.visualization import ActionVisualizer
-            _visualizers[task] = ActionVisualizer(name='icar_demo_recognition')
-    return _visualizers[task]
-
-
-def enlarged(image, min_side: int = DISPLAY_MIN_SIDE):
-    """Small images (the quickstart's are 128 px) are drawn enlarged, so that
-    labels can be read: the image and a nearest-neighbour resize for label maps
-    and masks (None when the image is large enough)."""
-    import cv2
-    import numpy as np
-    h, w = image.shape[:2]
-    if min(h, w) >= min_side:
-        return image, None
-    size = (round(h * min_side / min(h, w)), round(w * min_side / min(h, w)))
-    rows, cols = np.arange(size[0]) * h // size[0], np.arange(size[1]) * w // size[1]
-
-    def resize(array):  # (..., h, w) numpy array or tensor
-        if isinstance(array, np.ndarray):
-            return array[..., rows, :][..., cols]
-        import torch
-        index = [torch.as_tensor(i, device=array.device) for i in (rows, cols)]
-        return array[..., index[0], :][..., index[1]]
-    resize.scale = (size[1] / w, size[0] / h)
-    return cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR), resize
-
-
-def draw_detection(model, sample, path: str, thr: float):
-    import mmcv
-    from mmdet.structures import DetDataSample
-    classes = list(sample.classes)
-    pred = sample.pred_instances
-    keep = pred.scores >= thr
-    found = [dict(label=classes[int(label)], score=round(float(score), 4), bbox=[round(float(v), 1) for v in box])
-             for label, score, box in zip(pred.labels[keep], pred.scores[keep], pred.bboxes[keep])]
-    image, resize = enlarged(mmcv.imread(path, channel_order='rgb'))
-    if resize is not None:
-        pred = pred[keep].clone()
-        pred.bboxes = pred.bboxes * pred.bboxes.new_tensor(resize.scale * 2)
-        if 'masks' in pred:
-            pred.masks = resize(pred.masks)
-        sample = DetDataSample(pred_instances=pred)
-    vis = visualizer('detection')
-    vis.dataset_meta = model.dataset_meta
-    vis.add_datasample('result', image, sample, draw_gt=False, pred_score_thr=thr)
-    return vis.get_image(), dict(detections=found, classes=classes), f'{len(found)} detections of at least {thr:g}'
-
-
-def draw_segmentation(model, sample, path: str, thr: float):
-    import cv2
-    import numpy as np
-    import torch
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    from segment import add_legend
-    classes, palette = list(sample.classes), model.dataset_meta['palette']
-    labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
-    scores = sample.seg_logits.data.float().softmax(0).max(0).values.cpu().numpy()
-    labels[scores < thr] = -1  # unlabelled: neither drawn nor counted
-    ids, areas = np.unique(labels, return_counts=True)
-    found = [dict(label=classes[i], area=round(float(a) / labels.size, 4),
-                  score=round(float(scores[labels == i].mean()), 4))
-             for i, a in sorted(zip(ids, areas), key=lambda x: -x[1]) if i >= 0]
-    image, resize = enlarged(cv2.imread(path)[..., ::-1])
-    drawn = np.where(labels < 0, len(classes), labels)  # past the last class: the visualizer leaves it out
-    if resize is not None:
-        drawn = resize(drawn)
-    vis = visualizer('segmentation')
-    vis.dataset_meta = dict(classes=classes, palette=palette)
-    vis.add_datasample('result', image, SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(drawn)[None])),
-                       draw_gt=False, with_labels=True)
-    drawn = add_legend(vis.get_image(), [(d['label'], palette[classes.index(d['label'])]) for d in found])
-    return drawn, dict(segments=found, classes=classes), f'{len(found)} classes found'
-
-
-def draw_recognition(model, sample, path: str, thr: float):
-    from recognize import draw_labels, middle_frame
-    classes = list(sample.classes)
-    scores = sample.pred_scores.item.float().cpu()
-    top = [i for i in scores.argsort(descending=True).tolist()[:TOPK] if scores[i] >= thr]
-    found = [dict(label=classes[i], score=round(float(scores[i]), 4)) for i in top]
-    lines = [f'{d["score"]:.2f} {d["label"]}' for d in found]
-    drawn = draw_labels(visualizer('recognition'), middle_frame(path), lines)
-    return drawn, dict(top=found, classes=classes), f'top {len(found)} of {len(classes)} classes'
-
-
-DRAW = dict(detection=draw_detection, segmentation=draw_segmentation, recognition=draw_recognition)
-
 
 # --- the page ---------------------------------------------------------------------------------
 def build_app(models: ModelCache, max_mb: float, examples: List[str]):

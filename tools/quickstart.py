@@ -1,129 +1,341 @@
 """The main job: the whole iCAR method on the embedded open-vocabulary world,
 offline, on CPU, in minutes.
 
-    python tools/quickstart.py [--work-dir work_dirs/quickstart] [--pretrain-iters 600] [--epochs 8]
-                               [--label-only] [--skip-baseline]
+    python tools/quickstart.py [--work-dir work_dirs/quickstart] [--tasks detection segmentation action]
+                               [--pretrain-iters 600] [--schedule 1.0] [--skip-baseline] [--threads 2]
 
-1. write the synthetic world: scenes of coloured shapes with boxes, masks and
-   captions; training boxes of the 12 base classes only (the 4 novel
-   colour-shape classes appear in images and captions, never as box labels);
-2. pre-train with the iCAR objective (configs/quickstart/icar-pretrain_*):
+1. write the world (icar_mm.datasets.synthetic): colour-shape scenes with
+   boxes and masks, and clips of shapes that slide, grow, shrink or blink;
+   training labels of base classes only (novel classes appear in the pictures
+   and in the pre-training's captions, never as training labels);
+2. pre-train once with the iCAR objective (configs/quickstart/icar-pretrain_*):
    one image encoder, one shared text encoder, image-label + image-text losses;
-3. fine-tune the open-vocabulary detector on base boxes from that checkpoint,
-   and, for comparison, the same detector without pre-training;
-4. evaluate base and novel AP50 (mmdet's OVCocoMetric) and draw detections on
-   held-out images with a vocabulary that includes the novel classes;
-5. print a summary table.
+3. fine-tune each task from that checkpoint and, for comparison, without it,
+   through tools/train.py and the configs under configs/quickstart/, and
+   evaluate base and novel classes at the end of training: detection (novel
+   AP50), semantic segmentation (unseen mIoU), action recognition (novel top-1);
+4. draw held-out examples with a vocabulary that includes the novel classes,
+   and one overview that puts the three tasks side by side;
+5. print the table and write summary.json.
+
+The terminal shows one line per stage; each stage's full log and config are
+in the work directory (named on its line).
 """
 import argparse
 import glob
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 import time
+from typing import NamedTuple, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, ROOT)
-PRETRAIN = osp.join(ROOT, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synthetic.py')
-DETECTOR = osp.join(ROOT, 'configs', 'quickstart', 'ov-mask-rcnn_icar-swin-tiny_synthetic.py')
+import cv2
+import numpy as np
 
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-def run(step, script, *args):
-    print(f'\n==> {step}\n    python {osp.relpath(script, ROOT)} {" ".join(map(str, args))}', flush=True)
-    env = dict(os.environ, PYTHONUNBUFFERED='1', PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=ROOT, env=env)
-    if proc.returncode:
-        raise SystemExit(f'{step} failed (exit {proc.returncode}); see the output above.')
+from _common import REPO  # noqa: E402
+
+CONFIGS = osp.join(REPO, 'configs', 'quickstart')
+PRETRAIN = osp.join(CONFIGS, 'icar-pretrain_swin-tiny_synthetic.py')
 
 
-def test_metrics(work_dir):
-    """The metrics tools/test.py wrote (mmengine's <work_dir>/<timestamp>/<timestamp>.json)."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', '*.json')), key=osp.getmtime)
-    if not files:
-        raise SystemExit(f'No metrics written under {work_dir}.')
-    with open(files[-1]) as f:
-        return json.load(f)
+class Task(NamedTuple):
+    name: str
+    config: str
+    data: str  # the folder of its world under <work-dir>/data
+    weights: Tuple[str, ...]  # the config fields the iCAR checkpoint feeds
+    novel: Tuple[str, str]  # (metric key, table heading)
+    base: Tuple[str, str]
+    percent: bool  # metric in [0, 1] (shown x100) rather than already in %
+
+
+TASKS = {
+    'detection': Task(
+        'detection', osp.join(CONFIGS, 'ov-mask-rcnn_icar-swin-tiny_synthetic.py'), 'detection',
+        ('model.backbone.checkpoint', 'model.roi_head.bbox_head.classifier.text_encoder.checkpoint'),
+        ('coco/novel_ap50', 'novel AP50'), ('coco/base_ap50', 'base AP50'), True),
+    'segmentation': Task(
+        'segmentation', osp.join(CONFIGS, 'ov-upernet_icar-swin-tiny_synthetic.py'), 'segmentation',
+        ('model.backbone.checkpoint', 'model.decode_head.classifier.text_encoder.checkpoint'),
+        ('mIoU_unseen', 'unseen mIoU'), ('mIoU_seen', 'seen mIoU'), False),
+    'action': Task(
+        'action', osp.join(CONFIGS, 'ov-video-swin_icar-swin-tiny_synthetic-actions.py'), 'actions',
+        ('model.backbone.checkpoint', 'model.cls_head.classifier.text_encoder.checkpoint',
+         'model.cls_head.classifier.projector_checkpoint'),
+        ('acc/novel_top1', 'novel top-1'), ('acc/base_top1', 'base top-1'), True),
+}
+# detections drawn: those scoring at least this, and each picture's best one
+DETECTION_SCORE = 0.3
+PROGRESS = re.compile(r'(?:Iter\(train\) \[\s*(\d+)/(\d+)\]|Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\])')
+
+
+def write_world(root: str, sizes: dict) -> None:
+    """Every task's data, deterministic by seed: training sets label base
+    classes only, validation sets label every class."""
+    from icar_mm.datasets.synthetic import (ALL_ACTIONS, ALL_CLASSES, BASE_ACTIONS, BASE_CLASSES,
+                                            write_detection_set, write_segmentation_set, write_video_set)
+    write_detection_set(osp.join(root, 'detection'), 'train', num_images=sizes['detection'][0], seed=0,
+                        label_classes=BASE_CLASSES)
+    write_detection_set(osp.join(root, 'detection'), 'val', num_images=sizes['detection'][1], seed=1)
+    classes = ('background', ) + ALL_CLASSES
+    write_segmentation_set(osp.join(root, 'segmentation'), 'train', num_images=sizes['segmentation'][0], seed=2,
+                           classes=classes, background_class='background', label_classes=BASE_CLASSES)
+    write_segmentation_set(osp.join(root, 'segmentation'), 'val', num_images=sizes['segmentation'][1], seed=3,
+                           classes=classes, background_class='background')
+    write_video_set(osp.join(root, 'actions'), 'train', num_videos=sizes['action'][0], seed=4,
+                    classes=ALL_ACTIONS, draw_from=BASE_ACTIONS, num_frames=8)
+    write_video_set(osp.join(root, 'actions'), 'val', num_videos=sizes['action'][1], seed=5, classes=ALL_ACTIONS,
+                    num_frames=8)
+
+
+def data_options(task: Task, root: str) -> list:
+    """Point a task's config at its world under the work directory."""
+    if task.name == 'action':
+        return [f'{loader}_dataloader.dataset.{key}={root}/{value}' for loader, split in
+                (('train', 'train'), ('val', 'val'), ('test', 'val'))
+                for key, value in (('ann_file', f'{split}_list.txt'), ('data_prefix.video', f'videos/{split}'))]
+    options = [f'{loader}_dataloader.dataset.data_root={root}/' for loader in ('train', 'val', 'test')]
+    if task.name == 'detection':
+        options += [f'{name}_evaluator.ann_file={root}/annotations/val.json' for name in ('val', 'test')]
+    return options
+
+
+class Stage:
+    """Runs a tool in a subprocess, its output into a log file; the terminal
+    gets one line (a progress bar while it trains, when it is a terminal)."""
+
+    def __init__(self, work: str, threads: int):
+        self.work = work
+        self.env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+                        PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+        self.tty = sys.stdout.isatty()
+        self.minutes = {}
+
+    def run(self, label: str, log_name: str, script: str, *args, epochs: int = None) -> None:
+        log_file = osp.join(self.work, 'logs', f'{log_name}.log')
+        os.makedirs(osp.dirname(log_file), exist_ok=True)
+        start = time.time()
+        line_start = f'{label:<58}'
+        print(line_start, end='', flush=True)
+        with open(log_file, 'w') as log:
+            log.write(f'$ python {osp.relpath(script, REPO)} {" ".join(map(str, args))}\n')
+            proc = subprocess.Popen([sys.executable, script, *map(str, args)], cwd=REPO, env=self.env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            for line in proc.stdout:
+                log.write(line)
+                match = PROGRESS.search(line) if self.tty else None
+                if match:
+                    self._progress(line_start, match, epochs, time.time() - start)
+            code = proc.wait()
+        seconds = time.time() - start
+        self.minutes[log_name] = round(seconds / 60, 2)
+        where = osp.relpath(log_file)
+        if code:
+            with open(log_file) as f:
+                tail = f.readlines()[-25:]
+            print(f'\r{line_start} FAILED\n' + ''.join('    ' + t for t in tail))
+            raise SystemExit(f'{label} failed (exit {code}); full log: {where}')
+        print(f'\r{line_start} {seconds / 60:4.1f} min   log: {where}' + ' ' * 10, flush=True)
+
+    @staticmethod
+    def _progress(line_start, match, epochs, seconds):
+        it, total, epoch, step, steps = match.groups()
+        done = (int(it) / int(total) if it is not None
+                else (int(epoch) - 1 + int(step) / int(steps)) / (epochs or int(epoch)))
+        bar = '#' * int(20 * min(done, 1))
+        print(f'\r{line_start} [{bar:<20}] {seconds / 60:4.1f} min', end='', flush=True)
+
+
+def val_metrics(work_dir: str) -> dict:
+    """The metrics of the last validation tools/train.py ran (mmengine's
+    <work_dir>/<timestamp>/vis_data/<timestamp>.json)."""
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', '*.json')), key=osp.getmtime, reverse=True):
+        if osp.basename(path) == 'scalars.json':
+            continue
+        with open(path) as f:
+            records = [json.loads(line) for line in f if line.strip()]
+        evaluated = [r for r in records if not any(k in r for k in ('loss', 'lr', 'base_lr'))]
+        if evaluated:
+            return evaluated[-1]
+    raise SystemExit(f'No validation metrics written under {work_dir}.')
+
+
+def held_out_examples(task: Task, root: str, num: int) -> list:
+    """(input, true class) of held-out examples that show novel classes, and
+    the vocabulary they are drawn with (base and novel classes)."""
+    from icar_mm.datasets.synthetic import ALL_ACTIONS, ALL_CLASSES, NOVEL_ACTIONS, NOVEL_CLASSES
+    if task.name == 'action':
+        with open(osp.join(root, 'val_list.txt')) as f:
+            clips = [(osp.join(root, 'videos', 'val', name), ALL_ACTIONS[int(label)])
+                     for name, label in (line.split() for line in f if line.strip())]
+        novel = [c for c in clips if c[1] in NOVEL_ACTIONS]
+        one_each = [next(c for c in novel if c[1] == n) for n in NOVEL_ACTIONS if any(c[1] == n for c in novel)]
+        return (one_each + [c for c in novel if c not in one_each])[:num], ALL_ACTIONS
+    if task.name == 'detection':
+        with open(osp.join(root, 'annotations', 'val.json')) as f:
+            ann = json.load(f)
+        names = {c['id']: c['name'] for c in ann['categories']}
+        novel = {a['image_id'] for a in ann['annotations'] if names[a['category_id']] in NOVEL_CLASSES}
+        return [(osp.join(root, 'images', 'val', i['file_name']), None) for i in ann['images']
+                if i['id'] in novel][:num], ALL_CLASSES
+    import cv2
+    classes = ('background', ) + ALL_CLASSES
+    novel_ids = [classes.index(n) for n in NOVEL_CLASSES]
+    maps = sorted(glob.glob(osp.join(root, 'ann_dir', 'val', '*.png')))
+    shown = [m for m in maps if np.isin(cv2.imread(m, cv2.IMREAD_UNCHANGED), novel_ids).any()]
+    return [(m.replace('ann_dir', 'img_dir').replace('.png', '.jpg'), None) for m in shown][:num], classes
+
+
+def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
+    """Each run's model draws its task's held-out examples (tools/_drawing.py,
+    the hosts' visualizers); the first example of every run goes into one
+    overview (a row per task, a column per pre-training)."""
+    from _drawing import draw_detection, draw_recognition, draw_segmentation
+
+    from icar_mm.apis import inference, init_model
+    pictures, cells = dict(), dict()
+    for r in results:
+        task = TASKS[r['task']]
+        examples, vocabulary = held_out_examples(task, osp.join(data_root, task.data), num)
+        model = init_model(r['config'], r['checkpoint'], vocabulary=list(vocabulary), device='cpu',
+                           cfg_options={field: r['weights'] for field in task.weights})
+        folder = osp.join(out_dir, task.name, r['tag'])
+        os.makedirs(folder, exist_ok=True)
+        drawn_list = []
+        for path, truth in examples:
+            sample = inference(model, path)
+            if task.name == 'detection':
+                best = float(sample.pred_instances.scores.max()) if len(sample.pred_instances) else 0.
+                drawn, found, _ = draw_detection(model, sample, path, min(DETECTION_SCORE, best))
+            elif task.name == 'segmentation':
+                drawn, found, _ = draw_segmentation(model, sample, path, 0., hidden=('background', ))
+            else:
+                drawn, found, _ = draw_recognition(model, sample, path, 0., topk=3, frames=4, truth=truth)
+            name = osp.splitext(osp.basename(path))[0]
+            cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
+            drawn_list.append(dict(input=path, truth=truth, picture=osp.join(folder, f'{name}.png'), **found))
+            cells.setdefault((task.name, r['tag']), drawn)
+        pictures.setdefault(task.name, {})[r['tag']] = drawn_list
+    pictures['overview'] = osp.join(out_dir, 'overview.png')
+    cv2.imwrite(pictures['overview'], overview(cells, results)[..., ::-1])
+    return pictures
+
+
+def overview(cells: dict, results: list) -> np.ndarray:
+    """A grid of drawn examples with row and column titles (RGB)."""
+    height, title, font = 300, 36, cv2.FONT_HERSHEY_SIMPLEX
+    tags = list(dict.fromkeys(r['tag'] for r in results))
+    headings = {r['tag']: r['pretraining'] for r in results}
+    rows = list(dict.fromkeys(r['task'] for r in results))
+    scores = {(r['task'], r['tag']): f'{r["metric"]} {r["novel"]:.1f}' for r in results}
+    scaled = {k: cv2.resize(v, (round(v.shape[1] * height / v.shape[0]), height)) for k, v in cells.items()}
+    widths = [max(scaled[(t, tag)].shape[1] for t in rows if (t, tag) in scaled) for tag in tags]
+    left = 150
+    canvas = np.full((title + len(rows) * (height + title), left + sum(widths) + 10 * len(tags), 3), 255, np.uint8)
+    x = left
+    for tag, width in zip(tags, widths):
+        cv2.putText(canvas, headings[tag], (x + 4, 26), font, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+        for i, task in enumerate(rows):
+            y = title + i * (height + title)
+            if (task, tag) in scaled:
+                cell = scaled[(task, tag)]
+                canvas[y + title:y + title + height, x:x + cell.shape[1]] = cell
+                cv2.putText(canvas, scores[(task, tag)], (x + 4, y + 26), font, 0.6, (40, 40, 40), 1, cv2.LINE_AA)
+        x += width + 10
+    for i, task in enumerate(rows):
+        cv2.putText(canvas, task, (8, title + i * (height + title) + title + height // 2), font, 0.7, (0, 0, 0), 2,
+                    cv2.LINE_AA)
+    return canvas
+
+
+def checkpoint_of(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quickstart'))
+    parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'quickstart'))
+    parser.add_argument('--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
     parser.add_argument('--pretrain-iters', type=int, default=600)
-    parser.add_argument('--epochs', type=int, default=8, help='detector fine-tuning epochs')
-    parser.add_argument('--train-images', type=int, default=64)
-    parser.add_argument('--val-images', type=int, default=16)
-    parser.add_argument('--skip-baseline', action='store_true',
-                        help='only the pre-trained detector (no comparison without pre-training)')
-    parser.add_argument('--label-only', action='store_true',
-                        help='also pre-train without image-text data (labels only) and fine-tune from '
-                             'that: separates the image-text share of the gain')
+    parser.add_argument('--schedule', type=float, default=1.0,
+                        help='scale every fine-tuning schedule and world size (CI runs 0.05)')
+    parser.add_argument('--skip-baseline', action='store_true', help='no runs without pre-training')
+    parser.add_argument('--threads', type=int, default=2,
+                        help='CPU threads per training: the numbers reproduce for the same count (default: 2)')
+    parser.add_argument('--examples', type=int, default=4, help='held-out examples drawn per task')
     args = parser.parse_args()
     start = time.time()
     work = osp.abspath(args.work_dir)
     data_root = osp.join(work, 'data')
+    stage = Stage(work, args.threads)
+    tasks = [TASKS[name] for name in args.tasks]
 
-    from icar_mm.datasets.synthetic import BASE_CLASSES, NOVEL_CLASSES, write_detection_set
-    print(f'==> 1. writing the synthetic world to {data_root} (training boxes: base classes only)', flush=True)
-    write_detection_set(data_root, 'train', num_images=args.train_images, seed=0, label_classes=BASE_CLASSES)
-    write_detection_set(data_root, 'val', num_images=args.val_images, seed=1)
+    def scaled(n, minimum=4):
+        return max(minimum, int(round(n * args.schedule)))
 
-    warmup = min(50, args.pretrain_iters // 2)
-    schedule = [f'train_cfg.max_iters={args.pretrain_iters}', f'param_scheduler.0.end={warmup}',
-                f'param_scheduler.1.begin={warmup}', f'param_scheduler.1.end={args.pretrain_iters}',
-                f'default_hooks.checkpoint.interval={args.pretrain_iters}']
-    pretrainings = [('2. iCAR pre-training (image-label + image-text, one shared text encoder)', 'pretrain', [])]
-    if args.label_only:
-        pretrainings.append(('2b. pre-training on image-label data only', 'pretrain_label_only',
-                             ['model.text_loss_weight=0']))
-    for step, sub, options in pretrainings:
-        run(step, osp.join(ROOT, 'tools', 'train.py'), PRETRAIN, '--work-dir', osp.join(work, sub),
-            '--cfg-options', *schedule, *options)
-    icar_checkpoint = osp.join(work, 'pretrain', 'icar_synthetic.pth')
+    t = time.time()
+    print(f'{"1. the embedded world (base-class labels only in training)":<58}', end='', flush=True)
+    write_world(data_root, dict(detection=(scaled(64), scaled(16)), segmentation=(scaled(256), scaled(64)),
+                                action=(scaled(256), scaled(64))))
+    stage.minutes['world'] = round((time.time() - t) / 60, 2)
+    print(f' {stage.minutes["world"]:4.1f} min   data: {osp.relpath(data_root)}')
 
-    data = [f'{loader}_dataloader.dataset.data_root={data_root}/' for loader in ('train', 'val', 'test')]
-    data += [f'{name}_evaluator.ann_file={data_root}/annotations/val.json' for name in ('val', 'test')]
-    data += [f'train_cfg.max_epochs={args.epochs}', f'train_cfg.val_interval={args.epochs}']
-    runs = [('iCAR pre-trained (ours)', 'pretrained', icar_checkpoint)]
-    if args.label_only:
-        runs.append(('label-only pre-trained', 'label_only',
-                     osp.join(work, 'pretrain_label_only', 'icar_synthetic.pth')))
-    if not args.skip_baseline:
-        runs.append(('no pre-training', 'scratch', None))
-    results = {}
-    for name, tag, ckpt in runs:
-        det_dir = osp.join(work, f'detector_{tag}')
-        weights = [f'model.backbone.checkpoint={ckpt}',
-                   f'model.roi_head.bbox_head.classifier.text_encoder.checkpoint={ckpt}']
-        run(f'3. fine-tuning the open-vocabulary detector on base boxes: {name}',
-            osp.join(ROOT, 'tools', 'train.py'), DETECTOR, '--work-dir', det_dir, '--cfg-options', *weights, *data)
-        checkpoint = osp.join(det_dir, f'epoch_{args.epochs}.pth')
-        run(f'4. evaluating base and novel classes: {name}', osp.join(ROOT, 'tools', 'test.py'), DETECTOR,
-            checkpoint, '--work-dir', osp.join(det_dir, 'test'), '--cfg-options', *weights, *data)
-        results[name] = (test_metrics(osp.join(det_dir, 'test')), checkpoint, weights)
+    iters = max(2, int(args.pretrain_iters))
+    warmup = min(50, iters // 2)
+    stage.run('2. iCAR pre-training (image-label + image-text)', 'pretrain', osp.join(REPO, 'tools', 'train.py'),
+              PRETRAIN, '--work-dir', osp.join(work, 'pretrain'), '--cfg-options', f'train_cfg.max_iters={iters}',
+              f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
+              f'param_scheduler.1.end={iters}', f'default_hooks.checkpoint.interval={iters}')
+    icar = osp.join(work, 'pretrain', 'icar_synthetic.pth')
 
-    name = runs[0][0]
-    _, checkpoint, weights = results[name]
-    images = sorted(glob.glob(osp.join(data_root, 'images', 'val', '*.jpg')))[:4]
-    out_dir = osp.join(work, 'detections')
-    run('4. drawing detections of base and novel classes, named at run time', osp.join(ROOT, 'tools', 'detect.py'),
-        DETECTOR, checkpoint, *images, '--classes', ','.join(BASE_CLASSES + NOVEL_CLASSES),
-        '--out-dir', out_dir, '--score-thr', '0.3', '--cfg-options', *weights)
+    from mmengine.config import Config
+    runs = [('iCAR pre-trained', 'pretrained', icar)] + ([] if args.skip_baseline else
+                                                         [('no pre-training', 'scratch', None)])
+    results = []
+    for task in tasks:
+        cfg = Config.fromfile(task.config)
+        loop = cfg.train_cfg
+        length = 'max_iters' if 'max_iters' in loop else 'max_epochs'
+        n = scaled(loop[length], minimum=1)
+        schedule = [f'train_cfg.{length}={n}', f'train_cfg.val_interval={n}',
+                    f'default_hooks.checkpoint.interval={n}']
+        if 'val_begin' in loop:
+            schedule.append(f'train_cfg.val_begin={n}')
+        for name, tag, ckpt in runs:
+            run_dir = osp.join(work, task.name, tag)
+            options = [f'{field}={ckpt}' for field in task.weights] + data_options(task, osp.join(data_root, task.data))
+            stage.run(f'3. {task.name}, {name}', f'{task.name}_{tag}', osp.join(REPO, 'tools', 'train.py'),
+                      task.config, '--work-dir', run_dir, '--cfg-options', *options, *schedule,
+                      epochs=n if length == 'max_epochs' else None)
+            metrics = val_metrics(run_dir)
+            scale = 100 if task.percent else 1
+            results.append(dict(task=task.name, pretraining=name, minutes=stage.minutes[f'{task.name}_{tag}'],
+                                metric=task.novel[1], novel=round(metrics[task.novel[0]] * scale, 1),
+                                base_metric=task.base[1], base=round(metrics[task.base[0]] * scale, 1),
+                                tag=tag, config=task.config, checkpoint=checkpoint_of(run_dir), weights=ckpt))
+
+    t = time.time()
+    print(f'{"4. drawing held-out examples, novel classes named":<58}', end='', flush=True)
+    pictures = draw_all(results, data_root, osp.join(work, 'pictures'), args.examples)
+    stage.minutes['pictures'] = round((time.time() - t) / 60, 2)
+    print(f' {stage.minutes["pictures"]:4.1f} min   pictures: {osp.relpath(osp.join(work, "pictures"))}')
 
     minutes = (time.time() - start) / 60
-    rows = [(n, m.get('coco/base_ap50', float('nan')), m.get('coco/novel_ap50', float('nan')))
-            for n, (m, _, _) in results.items()]
-    rows.append(('linear-head detector', None, 0.0))
-    print(f'\n==> 5. summary ({minutes:.1f} min): AP50 on held-out scenes, novel classes never boxed in training')
-    print(f'    {"detector":<28}{"base AP50":>10}{"novel AP50":>12}')
-    for n, base, novel in rows:
-        print(f'    {n:<28}{"-" if base is None else f"{base:.3f}":>10}{novel:>12.3f}')
-    print('    (a linear head has one weight row per training class: it cannot name a novel class, 0 by construction)')
-    print(f'    pictures: {osp.join(out_dir, "vis")}')
+    print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
+    print(f'   {"task":<14}{"pre-training":<18}{"novel":>8}{"":<13}{"base":>8}{"":<12}{"min":>6}')
+    for r in results:
+        print(f'   {r["task"]:<14}{r["pretraining"]:<18}{r["novel"]:>8.1f} {r["metric"]:<12}'
+              f'{r["base"]:>8.1f} {r["base_metric"]:<11}{r["minutes"]:>6.1f}')
+    print(f'   overview: {osp.relpath(pictures["overview"])}')
     with open(osp.join(work, 'summary.json'), 'w') as f:
-        json.dump(dict(minutes=round(minutes, 2), rows=[dict(detector=n, base_ap50=b, novel_ap50=v)
-                                                        for n, b, v in rows]), f, indent=1)
+        json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, threads=args.threads,
+                       rows=[{k: v for k, v in r.items() if k not in ('tag', 'weights')} for r in results],
+                       pictures=pictures), f, indent=1)
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import (add_inference_args, list_videos, progress, requested_vocabulary,  # noqa: E402
                      init_model_from_args, write_json)
+from _drawing import clip_frames, draw_labels  # noqa: E402
 
 
 def parse_args():
@@ -27,37 +28,6 @@ def parse_args():
                        score_thr=None, score_help='report the classes scoring at least this, instead of the top-k')
     parser.add_argument('--topk', type=int, default=5, help='classes reported without --score-thr (default: 5)')
     return parser.parse_args()
-
-
-def middle_frame(path: str):
-    """An RGB frame from the middle of the clip (None when OpenCV cannot decode it)."""
-    import cv2
-    capture = cv2.VideoCapture(path)
-    try:
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        if count > 1:
-            capture.set(cv2.CAP_PROP_POS_FRAMES, count // 2)
-        ok, frame = capture.read()
-    finally:
-        capture.release()
-    return frame[..., ::-1] if ok else None
-
-
-def draw_labels(visualizer, frame, lines):
-    """The reported classes in a box over the frame, as mmaction's ActionVisualizer writes its labels."""
-    import mmcv
-    import numpy as np
-    if frame is None:  # a back-end other than OpenCV decoded the clip
-        frame = np.zeros((224, 224, 3), np.uint8)
-    if min(frame.shape[:2]) < 224:  # small clips: enlarged so that the labels can be read
-        frame = mmcv.imrescale(frame, 224 / min(frame.shape[:2]))
-    scale = min(frame.shape[:2]) / 224
-    visualizer.set_image(frame)
-    visualizer.draw_texts('\n'.join(lines) or 'no class above the threshold',
-                          np.array([(int(5 * scale), ) * 2]), font_sizes=int(7 * scale),
-                          font_families='monospace', colors='white',
-                          bboxes=dict(facecolor='black', alpha=0.5, boxstyle='Round'))
-    return visualizer.get_image()
 
 
 def main():
@@ -81,7 +51,7 @@ def main():
             top = scores.topk(min(args.topk, len(classes))).indices.tolist()
         found = [dict(label=classes[i], score=round(float(scores[i]), 4)) for i in top]
         summary.append(dict(video=path, classes=found))
-        drawn = draw_labels(visualizer, middle_frame(path), [f'{d["score"]:.2f} {d["label"]}' for d in found])
+        drawn = draw_labels(visualizer, clip_frames(path), [f'{d["score"]:.2f} {d["label"]}' for d in found])
         mmcv.imwrite(drawn[..., ::-1], osp.join(args.out_dir, 'vis', osp.splitext(osp.basename(path))[0] + '.jpg'))
     write_json(osp.join(args.out_dir, 'recognitions.json'), dict(classes=list(classes), results=summary))
     for item in summary:

@@ -26,6 +26,7 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import (add_inference_args, list_images, progress, requested_vocabulary,  # noqa: E402
                      init_model_from_args, write_json)
+from _drawing import add_legend  # noqa: E402
 
 
 def parse_args():
@@ -34,24 +35,6 @@ def parse_args():
                        score_thr=0.0, score_help='pixels whose class score is below this stay unlabelled')
     parser.add_argument('--opacity', type=float, default=0.5)
     return parser.parse_args()
-
-
-def add_legend(image: np.ndarray, entries) -> np.ndarray:
-    """Append a legend panel (colour swatch + class name per entry) to an RGB image."""
-    row = max(14, image.shape[0] // 16)
-    font_scale = row / 30
-    width = max([cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)[0][0]
-                 for name, _ in entries] + [0]) + row + 12
-    panel = np.full((max(image.shape[0], row * len(entries) + 8), width, 3), 255, np.uint8)
-    for i, (name, colour) in enumerate(entries):
-        y = 4 + i * row
-        cv2.rectangle(panel, (4, y + 2), (row - 2, y + row - 2), tuple(int(c) for c in colour), -1)
-        cv2.putText(panel, name, (row + 4, y + int(row * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
-                    font_scale, (0, 0, 0), 1, cv2.LINE_AA)
-    canvas = np.full((panel.shape[0], image.shape[1] + width, 3), 255, np.uint8)
-    canvas[:image.shape[0], :image.shape[1]] = image
-    canvas[:, image.shape[1]:] = panel
-    return canvas
 
 
 def main():

@@ -16,7 +16,7 @@ model = dict(
     backbone=dict(type='icar_mm.ICARSwin', embed_dims=dims, depths=[1, 1, 1, 1],
                   num_heads=[1, 2, 4, 8], drop_path_rate=0.),
     classifier=dict(
-        text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name='iCAR-Tiny', frozen=False),
+        text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip', frozen=False),
         vocabulary='synthetic:base', templates='single', enriched=True),
     label_loss_weight=1.0,
     text_loss_weight=1.0)

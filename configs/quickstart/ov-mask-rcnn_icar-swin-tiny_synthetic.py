@@ -21,7 +21,7 @@ model = dict(
         bbox_head=dict(
             in_channels=dims, fc_out_channels=64, train_classes=BASE_CLASSES,
             classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                              model_name='iCAR-Tiny',
+                                              model_name='tiny-random-clip',
                                               checkpoint=icar_checkpoint),
                             templates='single', enriched=True)),
         mask_roi_extractor=dict(out_channels=dims),

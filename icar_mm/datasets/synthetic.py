@@ -5,10 +5,15 @@ description. Some pairs are *novel*: they appear in images and captions but
 never as box labels in the base split. Every colour and every shape also
 appears in base classes, so novel classes are reachable by composition.
 
+Its actions are colour changes ("circle turning red", shipped as the
+``synthetic_actions`` vocabulary): a sliding shape that takes that colour
+midway through the clip; the actions ending as novel objects are novel.
+
 Writers (all deterministic by seed, offline, a few seconds):
   * :func:`write_detection_set`  COCO-format json with boxes, masks and captions;
   * :func:`write_segmentation_set`  images + label-map PNGs in mmseg's layout;
-  * :func:`write_video_set`  short mp4 clips + an mmaction annotation list.
+  * :func:`write_video_set`  short mp4 clips (objects or actions) + an mmaction
+    annotation list.
 """
 import json
 import os
@@ -50,6 +55,23 @@ NOVEL_CLASSES = tuple(class_name(c, s) for c, s in NOVEL_PAIRS)
 BASE_CLASSES = tuple(n for n in ALL_CLASSES if n not in NOVEL_CLASSES)
 
 
+def action_name(shape: str, colour: str) -> str:
+    return f'{shape} turning {colour}'
+
+
+def action_vocabulary() -> List[dict]:
+    """The actions: a shape that slides across and changes its colour to one
+    of the four, midway through the clip (name + description)."""
+    return [dict(name=action_name(s, c), description=f'{SHAPES[s]}, changing its colour to {COLOURS[c][1]}.')
+            for s in SHAPES for c in COLOURS]
+
+
+ALL_ACTIONS = tuple(e['name'] for e in action_vocabulary())
+# The actions ending as the novel objects: novel pairs of words the base names use.
+NOVEL_ACTIONS = tuple(action_name(s, c) for c, s in NOVEL_PAIRS)
+BASE_ACTIONS = tuple(n for n in ALL_ACTIONS if n not in NOVEL_ACTIONS)
+
+
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     """Low-contrast grey texture: stripes or checks plus noise."""
     yy, xx = np.mgrid[:size, :size]
@@ -80,15 +102,16 @@ def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
 
 
 def render_scene(rng: np.random.Generator, size: int, classes: Sequence[str],
-                 max_objects: int = 3) -> Tuple[np.ndarray, List[dict]]:
-    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping."""
+                 max_objects: int = 3, radius: Tuple[float, float] = (0.1, 0.2)) -> Tuple[np.ndarray, List[dict]]:
+    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping,
+    of a radius drawn from ``radius`` (fractions of the image size)."""
     img = _background(rng, size)
     objects, occupied = [], np.zeros((size, size), bool)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         name = classes[int(rng.integers(len(classes)))]
         colour, shape = name.split(' ')
         for _try in range(20):
-            r = int(rng.integers(size // 10, size // 5))
+            r = int(rng.integers(int(size * radius[0]), int(size * radius[1])))
             cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
             mask = _shape_mask(shape, cx, cy, r, size)
             if not (mask & occupied).any():
@@ -157,36 +180,60 @@ def write_detection_set(root: str, split: str = 'train', num_images: int = 16, s
 def write_segmentation_set(root: str, split: str = 'train', num_images: int = 8, size: int = 64,
                            seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
                            classes: Sequence[str] = ALL_CLASSES, ignore_index: int = 255,
-                           background_class: Optional[str] = None) -> None:
+                           background_class: Optional[str] = None,
+                           label_classes: Optional[Sequence[str]] = None) -> None:
     """Write ``root/img_dir/<split>/*.jpg`` and ``root/ann_dir/<split>/*.png``
     label maps (index in ``classes``; unlisted classes ignored). Background
     pixels are ignored too (ADE20K style), or labelled ``background_class``
-    when it is one of ``classes`` (VOC style)."""
+    when it is one of ``classes`` (VOC style). Objects of classes outside
+    ``label_classes`` (default: all) are drawn but their pixels ignored, which
+    makes a base-only training set whose labels still index ``classes``."""
     rng = np.random.default_rng(seed)
-    index = {n: i for i, n in enumerate(classes)}
+    labelled = set(classes if label_classes is None else label_classes) | {background_class}
+    index = {n: i for i, n in enumerate(classes) if n in labelled}
     fill = index[background_class] if background_class is not None else ignore_index
     for sub in ('img_dir', 'ann_dir'):
         os.makedirs(osp.join(root, sub, split), exist_ok=True)
     for i in range(num_images):
         img, objects = render_scene(rng, size, list(scene_classes))
         label = np.full((size, size), fill, np.uint8)
-        for o in objects:
-            if o['name'] in index:
-                label[o['mask']] = index[o['name']]
+        for o in objects:  # unlabelled objects are ignored, not background
+            label[o['mask']] = index.get(o['name'], ignore_index)
         cv2.imwrite(osp.join(root, 'img_dir', split, f'{i:05d}.jpg'), img[..., ::-1])
         cv2.imwrite(osp.join(root, 'ann_dir', split, f'{i:05d}.png'), label)
+
+
+def render_clip(rng: np.random.Generator, name: str, size: int = 64, num_frames: int = 16) -> List[np.ndarray]:
+    """RGB frames of one clip: a shape sliding across a textured background.
+    ``name`` is an object ("red circle": that colour throughout) or an action
+    ("circle turning red": another colour until midway, then red)."""
+    words = name.split(' ')
+    shape, colour = (words[0], words[-1]) if len(words) == 3 else (words[1], words[0])
+    others = [c for c in COLOURS if c != colour]
+    before = others[int(rng.integers(len(others)))] if len(words) == 3 else colour
+    bg = _background(rng, size)
+    r = size // 6
+    start, end = rng.integers(r + 1, size - r - 1, (2, 2))
+    frames = []
+    for i, t in enumerate(np.linspace(0, 1, num_frames)):
+        frame = bg.copy()
+        cx, cy = start + t * (end - start)
+        frame[_shape_mask(shape, int(cx), int(cy), r, size)] = COLOURS[before if i < num_frames // 2 else colour][0]
+        frames.append(frame)
+    return frames
 
 
 def write_video_set(root: str, split: str = 'train', num_videos: int = 8, size: int = 64,
                     num_frames: int = 16, seed: int = 0,
                     classes: Sequence[str] = ALL_CLASSES,
                     draw_from: Optional[Sequence[str]] = None) -> str:
-    """Write ``root/videos/<split>/*.mp4`` (one shape moving across a textured
-    background; its class is the label) and ``root/<split>_list.txt`` lines
-    ``<file> <label>`` as mmaction's VideoDataset reads them.
+    """Write ``root/videos/<split>/*.mp4`` (:func:`render_clip` of a class)
+    and ``root/<split>_list.txt`` lines ``<file> <label>`` as mmaction's
+    VideoDataset reads them.
 
-    Labels index ``classes``; clips show classes drawn from ``draw_from``
-    (default: ``classes``), e.g. ``BASE_CLASSES`` for the training half of a
+    Labels index ``classes`` (objects such as ``ALL_CLASSES``, or actions such
+    as ``ALL_ACTIONS``); clips show classes drawn from ``draw_from`` (default:
+    ``classes``), e.g. ``BASE_ACTIONS`` for the training half of a
     base-to-novel split whose labels still index all classes."""
     rng = np.random.default_rng(seed)
     draw_from = list(classes if draw_from is None else draw_from)
@@ -198,20 +245,12 @@ def write_video_set(root: str, split: str = 'train', num_videos: int = 8, size: 
     lines = []
     for i in range(num_videos):
         name = draw_from[int(rng.integers(len(draw_from)))]
-        label = list(classes).index(name)
-        colour, shape = name.split(' ')
-        bg = _background(rng, size)
-        r = size // 6
-        (x0, y0), (x1, y1) = rng.integers(r + 1, size - r - 1, (2, 2))
         path = osp.join(vid_dir, f'{i:05d}.mp4')
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8, (size, size))
-        for t in np.linspace(0, 1, num_frames):
-            frame = bg.copy()
-            mask = _shape_mask(shape, int(x0 + t * (x1 - x0)), int(y0 + t * (y1 - y0)), r, size)
-            frame[mask] = COLOURS[colour][0]
+        for frame in render_clip(rng, name, size, num_frames):
             writer.write(frame[..., ::-1].copy())
         writer.release()
-        lines.append(f'{osp.basename(path)} {label}')
+        lines.append(f'{osp.basename(path)} {list(classes).index(name)}')
     ann_file = osp.join(root, f'{split}_list.txt')
     with open(ann_file, 'w') as f:
         f.write('\n'.join(lines) + '\n')
