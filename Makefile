@@ -1,8 +1,9 @@
 # make setup      one idempotent set-up: .venv, torch, mmcv (built once, cached), hosts, icar_mm
 # make test       set up if needed, then the whole test suite
 # make test-fast  the suite without the slow end-to-end runs
-# make quickstart set up if needed, then the main job: iCAR pre-training + open-vocabulary detection
-#                 on the embedded synthetic world, with a summary table
+# make quickstart set up if needed, then the main job on the embedded synthetic world: one iCAR
+#                 pre-training, then open-vocabulary detection, segmentation and action recognition
+#                 with and without it; a summary table, pictures and summary.json
 # make benchmark  every benchmark under benchmarks/, then one table of ratios against their baselines
 PY := .venv/bin/python
 

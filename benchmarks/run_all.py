@@ -26,13 +26,13 @@ HERE = osp.dirname(osp.abspath(__file__))
 BENCHMARKS = {
     'text_classifier': ['--classes', '100', '--templates', '8', '--cpu-max-prompts', '96',
                         '--rois', '256', '--repeats', '50'],
-    'detection_head': ['--size', '256', '--repeats', '3', '--text-model', 'iCAR-Tiny'],
-    'segmentation_head': ['--size', '128', '--repeats', '3', '--text-model', 'iCAR-Tiny'],
-    'recognition_head': ['--frames', '4', '--size', '64', '--repeats', '3', '--text-model', 'iCAR-Tiny'],
+    'detection_head': ['--size', '256', '--repeats', '3', '--text-model', 'tiny-random-clip'],
+    'segmentation_head': ['--size', '128', '--repeats', '3', '--text-model', 'tiny-random-clip'],
+    'recognition_head': ['--frames', '4', '--size', '64', '--repeats', '3', '--text-model', 'tiny-random-clip'],
     'inmap': ['--features', '5000', '--classes', '100', '--repeats', '3'],
     'inmap_effect': ['--features', '1000', '--iters', '200'],
     'multilabel_zero_shot': ['--iters', '50', '--seeds', '0', '--label-noise', '0.0', '1.0'],
-    'inference_api': ['--classes', '100', '--templates', '8', '--text-model', 'iCAR-Tiny', '--repeats', '3'],
+    'inference_api': ['--classes', '100', '--templates', '8', '--text-model', 'tiny-random-clip', '--repeats', '3'],
 }
 COLUMNS = ('benchmark', 'measurement', 'baseline', 'ours', 'ratio', 'peak MiB')
 

@@ -70,12 +70,12 @@ def vocabulary(num_classes):
 
 def build_weights(model_name, args, device):
     """Seconds to build class weights, trimmed (ours) vs full-length batches.
-    On CPU, towers other than iCAR-Tiny run on the first classes only (at most
+    On CPU, towers other than tiny-random-clip run on the first classes only (at most
     ``--cpu-max-prompts`` prompts) and times are scaled to all classes."""
     templates = (get_templates('imagenet80')[:args.templates] if args.templates <= 80
                  else [f'template {i} of a {{}}.' for i in range(args.templates)])
     num_classes = args.classes
-    if device.type == 'cpu' and model_name != 'iCAR-Tiny':
+    if device.type == 'cpu' and model_name != 'tiny-random-clip':
         num_classes = min(num_classes, max(1, args.cpu_max_prompts // len(templates)))
     torch.manual_seed(0)
     encoder = OpenCLIPTextEncoder(model_name).to(device)
@@ -139,7 +139,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--classes', type=int, default=1203)
     parser.add_argument('--templates', type=int, default=80)
-    parser.add_argument('--models', nargs='+', default=['iCAR-Tiny', 'ViT-B-32'])
+    parser.add_argument('--models', nargs='+', default=['tiny-random-clip', 'ViT-B-32'])
     parser.add_argument('--chunk', type=int, default=1024, help='prompts per text-encoder batch')
     parser.add_argument('--cpu-max-prompts', type=int, default=1600,
                         help='on CPU, larger towers run on this many prompts (times scaled)')

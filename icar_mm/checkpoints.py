@@ -13,7 +13,8 @@ Layouts we recognise (by sentinel keys, open_clip style):
                      ``visual.*``) and ``CustomTextCLIP`` (``text.*``);
 * ``microsoft_swin`` the official Swin releases (``layers.N.blocks...``, ``patch_embed.proj``);
 * ``mm_swin``        OpenMMLab Swin state dicts (``stages.N.blocks...``, ``patch_embed.projection``);
-* ``icar_mm``        our own modules and models (``tower.*``, ``*.text_encoder.tower.*``).
+* ``icar_mm``        our own modules and models (``tower.*``, ``*.text_encoder.tower.*``,
+                     ``backbone.*``, ``image_encoder.*``).
 
 Everything is read with ``torch.load(weights_only=True)`` (or safetensors); loading is strict,
 relaxed only for keys a converter names, and missing / unexpected keys are
@@ -23,16 +24,18 @@ import argparse
 import os
 import os.path as osp
 import pickle
+import re
 from typing import Dict, Iterable, Tuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
+from mmengine.logging.history_buffer import HistoryBuffer
+from mmengine.model import is_model_wrapper
 from safetensors import SafetensorError
 from safetensors.torch import load_file as load_safetensors
-
-from .compat import mmengine_safe_globals
 
 StateDict = Dict[str, torch.Tensor]
 LAYOUTS = ('icar', 'open_clip', 'microsoft_swin', 'mm_swin', 'icar_mm')
@@ -40,6 +43,16 @@ LAYOUTS = ('icar', 'open_clip', 'microsoft_swin', 'mm_swin', 'icar_mm')
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used as asked; the message says why and what to do."""
+
+
+def mmengine_safe_globals() -> list:
+    """Plain-data classes that mmengine writes into its checkpoints' meta."""
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'uint8', 'bool')]
+    # getattr: HistoryBuffer pickles its statistics methods as getattr(HistoryBuffer, 'mean');
+    # the unpickler still calls only allow-listed callables.
+    return [HistoryBuffer, getattr, np.dtype, np.ndarray, multiarray._reconstruct, multiarray.scalar,
+            *dtypes]
 
 
 def read_checkpoint(path: str, map_location='cpu') -> dict:
@@ -101,7 +114,7 @@ def detect_layout(sd: StateDict) -> str:
     if 'patch_embed.projection.weight' in sd and has('stages.0.blocks.0.attn'):
         return 'mm_swin'
     if has('tower.') or any('.text_encoder.tower.' in k or k.startswith('text_encoder.tower.')
-                            for k in keys) or has('backbone.'):
+                            for k in keys) or has('backbone.') or has('image_encoder.'):
         return 'icar_mm'
     raise CheckpointError(
         f'Unknown checkpoint layout (first keys: {keys[:5]}). Known layouts: {", ".join(LAYOUTS)} '
@@ -270,6 +283,32 @@ def load_projector(linear: nn.Linear, path: str) -> int:
     return 1
 
 
+# --- image side: open_clip image towers ------------------------------------------
+_OPEN_CLIP_VISUAL = {'open_clip': 'visual.', 'icar_mm': 'image_encoder.visual.'}
+
+
+def convert_open_clip_visual(sd: StateDict, layout: str, source: str = 'the checkpoint'
+                             ) -> Tuple[StateDict, Tuple[str, ...]]:
+    """An open_clip image tower's keys (``visual.*`` of OpenCLIP files, or
+    ``image_encoder.visual.*`` of our multi-label models), unprefixed.
+    Returns the converted dict and what was deliberately left out."""
+    prefix = _OPEN_CLIP_VISUAL.get(layout)
+    part = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)} if prefix else {}
+    if not part:
+        hint = (' It holds an iCAR Swin image tower: use icar_mm.PooledImageEncoder with '
+                "backbone=dict(type='icar_mm.ICARSwin', checkpoint=...)." if layout == 'icar' else '')
+        raise CheckpointError(f'{source} ({layout} layout) holds no open_clip image tower '
+                              f'({" or ".join(p + "*" for p in _OPEN_CLIP_VISUAL.values())}).{hint}')
+    return part, tuple(sorted({k.split('.')[0] for k in sd if not k.startswith(prefix)}))
+
+
+def load_open_clip_visual(visual: nn.Module, path: str) -> int:
+    sd = state_dict_of(read_checkpoint(path))
+    layout = detect_layout(sd)
+    part, left_out = convert_open_clip_visual(sd, layout, path)
+    return load_strict(visual, part, f'{path} ({layout} layout)', 'open_clip image tower', left_out=left_out)
+
+
 # --- image side: 2D Swin -------------------------------------------------------
 # Buffers a Microsoft / iCAR Swin file stores that mmdet's Swin rebuilds itself,
 # and its classification head: named, never silently matched.
@@ -308,6 +347,7 @@ def convert_swin(sd: StateDict, layout: str, num_stages: int = 4, source: str = 
     Returns the converted dict and the prefixes left out on purpose."""
     sd, layout, left_out = _swin_part(sd, layout, source)
     if layout == 'microsoft_swin':
+        # lazy: this module loads with `import icar_mm`, which must not import mmdet
         from mmdet.models.backbones.swin import swin_converter
         # The Microsoft release's final norm is the norm of the last stage's output.
         renamed = {(f'norm{num_stages - 1}.' + k[5:] if k.startswith('norm.') else k): v
@@ -493,7 +533,6 @@ SWIN_SIZES = {(96, (2, 2, 6, 2)): 'Swin-T', (96, (2, 2, 18, 2)): 'Swin-S',
 
 def _blocks(sd: StateDict, pattern: str) -> int:
     """How many distinct indices ``pattern`` (a regex with one group) takes in the keys."""
-    import re
     return len({m.group(1) for m in (re.match(pattern, k) for k in sd) if m})
 
 
@@ -557,7 +596,6 @@ def check_model_checkpoint(model: nn.Module, path: str) -> None:
     leniently, with a warning): read it safely and stop with a report if it
     is truncated, executes code, was trained for another task, or lacks
     weights the model has. Extra keys and a different vocabulary are fine."""
-    from mmengine.model import is_model_wrapper
     model = model.module if is_model_wrapper(model) else model
     sd = state_dict_of(read_checkpoint(path))
     own = model.state_dict()

@@ -25,6 +25,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.dist import broadcast
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
@@ -126,8 +127,7 @@ class TextCosineClassifier(BaseModule):
         else:
             self.embed_dim = self.text_encoder.embed_dim
             self.vocabulary = load_vocabulary(vocabulary) if vocabulary is not None else None
-        # Whether VocabularyHook may set the vocabulary from the dataset.
-        self.follows_dataset = vocabulary is None and class_weights is None
+        self._follows_dataset = vocabulary is None and class_weights is None
 
         in_channels = in_channels or self.embed_dim
         if projection is None:
@@ -164,15 +164,25 @@ class TextCosineClassifier(BaseModule):
         self._require_vocabulary()
         return self.vocabulary.names
 
-    def set_vocabulary(self, vocabulary: VocabularyLike) -> None:
-        """Swap the classes at any time (open vocabulary)."""
+    @property
+    def follows_dataset(self) -> bool:
+        """Whether :class:`~icar_mm.engine.VocabularyHook` gives this classifier the
+        classes of each dataset: until a vocabulary is named (in the config, by
+        :meth:`set_vocabulary` or by class weights)."""
+        return self._follows_dataset
+
+    def set_vocabulary(self, vocabulary: VocabularyLike, follow_dataset: bool = False) -> None:
+        """Swap the classes at any time (open vocabulary). They are kept over the
+        dataset's unless ``follow_dataset`` (the dataset's own, as VocabularyHook sets them)."""
         vocab = load_vocabulary(vocabulary)
         if vocab == self.vocabulary and self._exported is None:
+            self._follows_dataset = follow_dataset
             return
         if self.text_encoder is None:
             raise RuntimeError('This classifier runs from exported class weights and has no text '
                                'encoder; use set_class_weights(file) or build it with a text_encoder.')
-        self.vocabulary, self._exported = vocab, None  # back to text embeddings after set_class_weights
+        # back to text embeddings after set_class_weights
+        self.vocabulary, self._exported, self._follows_dataset = vocab, None, follow_dataset
 
     def set_class_weights(self, path: str) -> None:
         """Use exported (or refined) class weights instead of the text encoder."""
@@ -181,7 +191,7 @@ class TextCosineClassifier(BaseModule):
             raise ValueError(f'{path!r} holds {embeddings.shape[1]}-d class weights, but this '
                              f'classifier works in {self.embed_dim}-d; export them from a model '
                              'with the same text embedding size.')
-        self.vocabulary, self._exported = vocab, embeddings
+        self.vocabulary, self._exported, self._follows_dataset = vocab, embeddings, False
 
     def share_text_encoder(self, owner: 'TextCosineClassifier') -> None:
         """Encode prompts with ``owner``'s text encoder (e.g. an auxiliary head
@@ -201,10 +211,11 @@ class TextCosineClassifier(BaseModule):
                 "metainfo['classes'], or call set_vocabulary(...).")
 
     # --- class embeddings -----------------------------------------------------------
-    def _encode(self, prompts: Sequence[str], grad: bool) -> torch.Tensor:
-        """Normalised embeddings of prompts, chunked; checkpointed when ``grad``."""
+    def encode_texts(self, texts: Sequence[str], grad: bool = False) -> torch.Tensor:
+        """Unit embeddings of any texts (prompts, captions), ``text_chunk_size``
+        at a time to bound memory; activation-checkpointed when ``grad``."""
         enc = self.text_encoder
-        tokens = enc.tokenize(prompts).to(enc.device)
+        tokens = enc.tokenize(texts).to(enc.device)
         out = []
         for chunk in tokens.split(self.text_chunk_size):
             if grad:
@@ -238,7 +249,7 @@ class TextCosineClassifier(BaseModule):
         if key not in self._cache:
             with torch.no_grad():
                 table = self._prompt_table(templates)
-                flat = self._encode([p for row in table for p in row], grad=False)
+                flat = self.encode_texts([p for row in table for p in row])
                 per_template = flat.view(len(table), len(templates), -1)
                 self._cache[key] = (per_template if kind == 'per_template'
                                     else F.normalize(per_template.mean(1), dim=-1))
@@ -274,7 +285,7 @@ class TextCosineClassifier(BaseModule):
             if not trainable:
                 return self._cached('ensemble', self.templates)
             table = self._prompt_table(self.templates)
-            flat = self._encode([p for row in table for p in row], grad=True)
+            flat = self.encode_texts([p for row in table for p in row], grad=True)
             return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
         choice = torch.randint(len(self.templates), (len(self._text_vocabulary()),),
                                generator=self._template_generator())
@@ -282,7 +293,7 @@ class TextCosineClassifier(BaseModule):
             per_template = self._cached('per_template', self.templates)
             return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
         table = self._prompt_table(self.templates)
-        return self._encode([row[i] for row, i in zip(table, choice.tolist())], grad=True)
+        return self.encode_texts([row[i] for row, i in zip(table, choice.tolist())], grad=True)
 
     def _template_generator(self) -> torch.Generator:
         """The classifier's own random stream for template choices, seeded alike
@@ -291,7 +302,6 @@ class TextCosineClassifier(BaseModule):
         identical; its state is saved with the weights, so a resumed run
         continues the stream."""
         if self._template_rng is None:
-            from mmengine.dist import broadcast
             seed = torch.tensor(torch.initial_seed() % 2**62)
             broadcast(seed)  # no-op without a process group
             self._template_rng = torch.Generator().manual_seed(int(seed))
@@ -305,21 +315,24 @@ class TextCosineClassifier(BaseModule):
         """``[..., in_channels]`` -> logits ``[..., num_classes (+1 background)]``."""
         if self.projection is not None:
             features = self.projection(features)
-        # normalise and scale the features in one pass: the [C, D] weights are used as cached
-        norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        features = features * (self.scale().to(features.dtype) / norm)
         weights = self.class_embeddings().to(features.dtype)
         if self.training:  # what this step scored with (checked across ranks by DistributedCheckHook)
             self.last_class_weights = weights.detach()
         appended = self.background is not None and self.background_class is None
         if appended and self.background == 'learned':
             weights = torch.cat([weights, self._background_weight()[None].to(weights)])
-        logits = F.linear(features, weights)
-        if self.bias is not None:
-            logits = logits + self.bias
+        logits = self.logits(features, weights)
         if appended and self.background == 'zero':
             logits = torch.cat([logits, logits.new_zeros(logits.shape[:-1] + (1,))], dim=-1)
         return logits
+
+    def logits(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``scale * cos(features, weights) (+ bias)``: features ``[..., embed_dim]``
+        (already in the text space), unit weights ``[C, embed_dim]``."""
+        # normalise and scale the features in one pass: the [C, D] weights are used as cached
+        norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        logits = F.linear(features * (self.scale().to(features.dtype) / norm), weights)
+        return logits + self.bias if self.bias is not None else logits
 
     # --- export --------------------------------------------------------------------
     @torch.no_grad()
@@ -328,12 +341,10 @@ class TextCosineClassifier(BaseModule):
         was_training = self.training
         self.eval()
         try:
-            embeddings = self.class_embeddings().float().cpu()
+            embeddings = self.class_embeddings()
         finally:
             self.train(was_training)
-        torch.save(dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=self.vocabulary.to_dict(),
-                        templates=list(self.test_templates), enriched=self.enriched,
-                        embeddings=embeddings.contiguous()), path)
+        save_class_weights(path, self.vocabulary, embeddings, self.test_templates, self.enriched)
 
     # --- persistence: the vocabulary travels with the weights ---------------------------
     # Kept as one uint8 tensor of JSON: mmengine broadcasts every state-dict entry
@@ -365,6 +376,36 @@ class TextCosineClassifier(BaseModule):
                 f'exported={self._exported is not None}')
 
 
+def _check_class_weights(vocab: Vocabulary, emb, path: Optional[str] = None) -> None:
+    """The checks of the class-weights format, the same on write (``path``
+    None: the caller's tensor is at fault) and on read (the file is)."""
+    where, whose, fix = ((f'{path!r}: ', 'its', 'the file is damaged, export it again') if path else
+                         ('', 'the', 'expected [num_classes, embed_dim]'))
+    if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(vocab):
+        shape = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
+        raise ValueError(f'{where}class weights of shape {shape} do not match {whose} {len(vocab)} '
+                         f'classes of the vocabulary; {fix}.')
+    if not torch.isfinite(emb).all():
+        raise ValueError(f'{where}class weights contain NaN or infinite values; '
+                         f'{fix if path else "refusing to write them"}.')
+
+
+def save_class_weights(path: str, vocabulary: VocabularyLike, embeddings: torch.Tensor,
+                       templates: Sequence[str] = (), enriched: bool = True, normalize: bool = False,
+                       **extra) -> None:
+    """Write ``[C, D]`` class weights of ``vocabulary`` as a class-weights file,
+    what ``class_weights=``, ``set_class_weights`` and ``--class-weights`` read.
+    ``normalize`` makes the rows unit vectors (zero rows stay zero); ``extra``
+    entries (e.g. ``refinement``: how the weights were obtained) are stored beside."""
+    vocab = load_vocabulary(vocabulary)
+    _check_class_weights(vocab, embeddings)
+    emb = embeddings.detach().float().cpu()
+    if normalize:
+        emb = F.normalize(emb, dim=1)
+    torch.save(dict(extra, format=CLASS_WEIGHTS_FORMAT, vocabulary=vocab.to_dict(), templates=list(templates),
+                    enriched=bool(enriched), embeddings=emb.contiguous()), path)
+
+
 def load_class_weights(path: str):
     """Read an exported class-weights file -> (Vocabulary, [C, D] tensor)."""
     data = read_checkpoint(path)
@@ -374,9 +415,7 @@ def load_class_weights(path: str):
                          'TextCosineClassifier.export_class_weights or tools/refine_class_weights.py.')
     vocab = load_vocabulary(data['vocabulary']['classes'])
     emb = data['embeddings']
-    if emb.ndim != 2 or emb.shape[0] != len(vocab):
-        raise ValueError(f'{path!r}: class weights of shape {tuple(emb.shape)} do not match its '
-                         f'{len(vocab)} classes; the file is damaged, export it again.')
+    _check_class_weights(vocab, emb, path)
     emb = emb.float()
     # exported weights are unit vectors already (a zero row is an in-place zero
     # background): renormalising would change the last bits
@@ -418,4 +457,5 @@ def iter_classifiers(model: nn.Module):
     return (m for m in model.modules() if isinstance(m, TextCosineClassifier))
 
 
-__all__ = ['TextCosineClassifier', 'TrainClasses', 'load_class_weights', 'iter_classifiers', 'Vocabulary']
+__all__ = ['TextCosineClassifier', 'TrainClasses', 'load_class_weights', 'save_class_weights', 'iter_classifiers',
+           'Vocabulary']

@@ -12,45 +12,56 @@
    metafiles, one of which (BSN) lists two configs under ``Config``, which
    mmengine cannot parse: every ``mmaction::`` base then fails. Entries with
    a list are read as several configs.
+
+Each fix names the host version it was written for and warns once, naming
+the version found, when another is installed.
 """
+import os.path as osp
+import warnings
+from importlib import metadata
+
+from mmengine.config import utils
+from mmengine.fileio import load
+from mmengine.runner.checkpoint import CheckpointLoader
+
+from .checkpoints import read_checkpoint
 
 
-def mmengine_safe_globals() -> list:
-    """Plain-data classes that mmengine writes into its checkpoints' meta."""
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
-    dtypes = [type(np.dtype(t)) for t in ('float64', 'float32', 'float16', 'int64', 'int32', 'uint8', 'bool')]
-    # getattr: HistoryBuffer pickles its statistics methods as getattr(HistoryBuffer, 'mean');
-    # the unpickler still calls only allow-listed callables.
-    return [HistoryBuffer, getattr, np.dtype, np.ndarray, multiarray._reconstruct, multiarray.scalar,
-            *dtypes]
+def _written_for(package: str, expected: str, fix: str, outcome: str) -> None:
+    """Warn when ``package`` is installed in another version than ``fix`` was written for."""
+    try:
+        found = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return  # nothing of that host to fix
+    if found != expected:
+        warnings.warn(f'icar_mm.compat: {fix} was written for {package} {expected}, but {package} {found} '
+                      f'is installed; {outcome}.', stacklevel=3)
 
 
 def _allow_mmengine_checkpoints():
-    import os.path as osp
-
-    from mmengine.runner.checkpoint import CheckpointLoader
+    _written_for('mmengine', '0.10.7', "the weights_only loader for mmengine's local checkpoints",
+                 'applied anyway (it can only refuse more files, never load more)')
 
     @CheckpointLoader.register_scheme(prefixes='', force=True)
     def load_from_local(filename, map_location):
-        from .checkpoints import read_checkpoint  # same safety and error messages as ours
-        return read_checkpoint(osp.expanduser(filename), map_location)
+        return read_checkpoint(osp.expanduser(filename), map_location)  # same safety and errors as ours
 
 
 def _tolerate_list_configs_in_metafiles():
-    from mmengine.config import utils
-    original = utils._get_cfg_metainfo
+    original = getattr(utils, '_get_cfg_metainfo', None)
+    if original is None:  # mmengine reorganised: nothing to wrap
+        _written_for('mmengine', '0.10.7', "the fix for mmaction2's list-valued metafile configs",
+                     'skipped: mmengine.config.utils._get_cfg_metainfo no longer exists')
+        return
     if getattr(original, '_icar_mm', False):
         return
+    _written_for('mmaction2', '1.1.0', "the fix for mmaction2's list-valued metafile configs",
+                 'applied anyway (it only steps in where mmengine cannot parse a metafile entry)')
 
     def get_cfg_metainfo(package_path, cfg_path):
         try:
             return original(package_path, cfg_path)
         except AttributeError:  # a metafile entry with a list under `Config`
-            import os.path as osp
-
-            from mmengine.fileio import load
             index = load(osp.join(package_path, '.mim', 'model-index.yml'))
             for meta_path in index['Import']:
                 for model in load(osp.join(package_path, '.mim', meta_path)).get('Models', []):

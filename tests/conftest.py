@@ -2,11 +2,16 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO, 'tests', 'configs')
+# The tiny random-init open_clip architecture (icar_mm/model_configs) and its text tower.
+TINY_TOWER = 'tiny-random-clip'
+TINY_TEXT_ENCODER = dict(type='icar_mm.OpenCLIPTextEncoder', model_name=TINY_TOWER)
 
 
 def run_tool(*args, timeout=900):
@@ -48,6 +53,13 @@ def detection_options(root):
                                       for name in ('val', 'test')]
 
 
+def video_options(root):
+    """Point a recognition config at clips written by ``write_video_set`` (testing on the val split)."""
+    return [item for name, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
+            for item in (f'{name}_dataloader.dataset.ann_file={root}/{split}_list.txt',
+                         f'{name}_dataloader.dataset.data_prefix.video={root}/videos/{split}')]
+
+
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_detection_set
@@ -73,3 +85,50 @@ def video_data(tmp_path_factory):
     write_video_set(root, 'train', num_videos=4, seed=0)
     write_video_set(root, 'val', num_videos=4, seed=1)
     return root
+
+
+@pytest.fixture(scope='session')
+def ov_det_data(tmp_path_factory):
+    """An open-vocabulary split: training boxes of base classes only, validation boxes of all."""
+    from icar_mm.datasets.synthetic import BASE_CLASSES, write_detection_set
+    root = str(tmp_path_factory.mktemp('synthetic_ov_det'))
+    write_detection_set(root, 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
+    write_detection_set(root, 'val', num_images=4, seed=1)
+    return root
+
+
+# --- models trained once per session, for the tests that use a trained one ------------------
+@dataclass(frozen=True)
+class Trained:
+    config: str
+    options: list     # the --cfg-options it was trained with: its data
+    work_dir: Path    # as tools/train.py left it; tests write elsewhere
+    checkpoint: str   # the last one written
+
+
+def train(tmp_path_factory, name, config, options) -> Trained:
+    work_dir = tmp_path_factory.mktemp(f'trained_{name}') / name
+    run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
+    checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
+    return Trained(config, options, work_dir, checkpoint)
+
+
+@pytest.fixture(scope='session')
+def trained_detector(tmp_path_factory, ov_det_data):
+    """The tiny open-vocabulary Mask R-CNN, one epoch on base-class boxes."""
+    return train(tmp_path_factory, 'detector', osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py'),
+                 detection_options(ov_det_data))
+
+
+@pytest.fixture(scope='session')
+def trained_segmentor(tmp_path_factory, seg_data):
+    """The tiny ADE20K-path UPerNet, 4 iterations."""
+    return train(tmp_path_factory, 'segmentor', osp.join(TEST_CONFIGS, 'tiny_upernet.py'),
+                 data_root_options(seg_data))
+
+
+@pytest.fixture(scope='session')
+def trained_recognizer(tmp_path_factory, video_data):
+    """The tiny Kinetics-400-path video Swin, one epoch."""
+    return train(tmp_path_factory, 'recognizer', osp.join(TEST_CONFIGS, 'tiny_video_swin.py'),
+                 video_options(video_data))

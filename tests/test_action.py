@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEST_CONFIGS, run_tool
+from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, run_tool, video_options
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ARCH = dict(embed_dims=32, depths=[1, 2, 1, 1], num_heads=[1, 2, 2, 4])
@@ -84,7 +84,7 @@ def test_trained_video_checkpoint_loads_as_is(swin_2d_files, tmp_path):
     model.init_weights()
     path = str(tmp_path / 'recognizer.pth')
     torch.save(dict(state_dict={**{'backbone.' + k: v for k, v in model.state_dict().items()},
-                                'cls_head.fc_cls.projection.weight': torch.zeros(4, 256)}), path)
+                                'cls_head.classifier.projection.weight': torch.zeros(4, 256)}), path)
     again = _video_swin(checkpoint=path)
     again.init_weights()
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in again.state_dict().items())
@@ -111,7 +111,7 @@ def _head(**kwargs):
     torch.manual_seed(0)
     return TextCosineRecognitionHead(
         in_channels=16, dropout_ratio=0., average_clips='prob',
-        classifier=dict(text_encoder=dict(type='OpenCLIPTextEncoder', model_name='iCAR-Tiny'),
+        classifier=dict(text_encoder=TINY_TEXT_ENCODER,
                         vocabulary='synthetic', templates='video_single'), **kwargs)
 
 
@@ -194,7 +194,7 @@ def _dataset(root, ann, **kwargs):
     from icar_mm.datasets import OVVideoDataset
     init_default_scope('mmaction')
     return OVVideoDataset(ann_file=ann, data_prefix=dict(video=root), pipeline=_pipeline(),
-                          classes='synthetic', **kwargs)
+                          vocabulary='synthetic', **kwargs)
 
 
 def test_video_backends_decode_and_opencv_alone_suffices(video_data):
@@ -263,10 +263,7 @@ def ov_video_data(tmp_path_factory):
 
 
 def _options(root):
-    """Point a tiny config's loaders at synthetic clips (test on the val split)."""
-    return ['--cfg-options'] + [item for name, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
-                                for item in (f'{name}_dataloader.dataset.ann_file={root}/{split}_list.txt',
-                                             f'{name}_dataloader.dataset.data_prefix.video={root}/videos/{split}')]
+    return ['--cfg-options', *video_options(root)]
 
 
 def _metric(out, key):
@@ -276,12 +273,10 @@ def _metric(out, key):
 
 
 @pytest.mark.slow
-def test_train_test_and_recognize_closed_vocabulary(video_data, tmp_path):
-    config = osp.join(TEST_CONFIGS, 'tiny_video_swin.py')
-    work = str(tmp_path / 'work')
-    run_tool('tools/train.py', config, '--work-dir', work, *_options(video_data))
-    checkpoint = osp.join(work, 'epoch_1.pth')
-    out = run_tool('tools/test.py', config, checkpoint, '--work-dir', work, *_options(video_data))
+def test_train_test_and_recognize_closed_vocabulary(video_data, trained_recognizer, tmp_path):
+    config, checkpoint = trained_recognizer.config, trained_recognizer.checkpoint
+    out = run_tool('tools/test.py', config, checkpoint, '--work-dir', tmp_path / 'test',
+                   '--cfg-options', *trained_recognizer.options)
     for key in ('acc/top1', 'acc/top5', 'acc/mean1'):
         assert 0 <= _metric(out, key) <= 1
     # any vocabulary at inference, through mmaction's inference API
@@ -310,21 +305,46 @@ def test_train_base_test_novel(ov_video_data, tmp_path):
     assert _metric(out, 'acc/novel_top5') == 1.0
 
 
-def test_recognition_configs_parse():
+def test_recognition_configs_build_what_the_recipe_says(video_data):
+    """Every shipped recognition config reads (mmaction:: bases) and names our
+    modules; the Kinetics-400 recipe trains the backbone at a tenth of the
+    head's learning rate and tests 4 clips x 3 crops; base-to-novel supervises
+    exactly the classes whose clips it keeps."""
     import glob
 
+    from mmaction.registry import DATASETS, MODELS
     from mmengine.config import Config
-    import icar_mm  # noqa: F401
+    from mmengine.dataset import Compose
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+
+    from icar_mm.datasets import OVVideoDataset
+    from icar_mm.models import ICARSwin3D, TextCosineRecognitionHead
+    from icar_mm.text.vocabulary import load_vocabulary
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'recognition', '*.py')))
     assert len(configs) == 5
     for path in configs:
         cfg = Config.fromfile(path)
-        assert cfg.model.backbone.type == 'icar_mm.ICARSwin3D'
-        assert cfg.model.cls_head.type == 'icar_mm.TextCosineRecognitionHead'
-        assert cfg.model.cls_head.classifier.templates == 'video28'
-        assert cfg.test_dataloader.dataset.type == 'icar_mm.OVVideoDataset'
-        assert cfg.optim_wrapper.optimizer.lr == 3e-4 and cfg.optim_wrapper.paramwise_cfg.backbone.lr_mult == 0.1
-        assert cfg.test_pipeline[1].num_clips == 4 and cfg.test_pipeline[4].type == 'ThreeCrop'
+        assert MODELS.get(cfg.model.backbone.type) is ICARSwin3D, path
+        assert MODELS.get(cfg.model.cls_head.type) is TextCosineRecognitionHead, path
+        assert DATASETS.get(cfg.test_dataloader.dataset.type) is OVVideoDataset, path
+
+    k400 = Config.fromfile([p for p in configs if p.endswith('30e_kinetics400-rgb.py')][0])
+    parts = torch.nn.ModuleDict(dict(backbone=torch.nn.Linear(2, 2), cls_head=torch.nn.Linear(2, 2)))
+    clip = osp.join(video_data, 'videos', 'val', '00000.mp4')
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        optimizer = build_optim_wrapper(parts, dict(k400.optim_wrapper, type='OptimWrapper')).optimizer  # AMP: GPUs
+        views = Compose(k400.test_pipeline)(dict(filename=clip, label=0, start_index=0, modality='RGB'))['inputs']
+    lr = {name.split('.')[0]: group['lr'] for group in optimizer.param_groups
+          for name, p in parts.named_parameters() if any(p is q for q in group['params'])}
+    assert lr['backbone'] == pytest.approx(0.1 * lr['cls_head'])
+    assert views.shape[:3] == (4 * 3, 3, 32)
+
     b2n = Config.fromfile([p for p in configs if 'base2novel' in p][0])
-    assert b2n.model.cls_head.train_classes == 'kinetics400:base'
-    assert b2n.train_dataloader.dataset.keep_classes == 'kinetics400:base'
+    head = MODELS.build(dict(b2n.model.cls_head, classifier=dict(
+        b2n.model.cls_head.classifier, text_encoder=TINY_TEXT_ENCODER, projector_checkpoint=None)))
+    head.classifier.set_vocabulary(b2n.test_dataloader.dataset.vocabulary)
+    outside = head.train_classes.outside(head.classifier, 'cpu')
+    supervised = {n for n, out in zip(head.classifier.class_names, outside.tolist()) if not out}
+    assert 0 < len(supervised) < len(head.classifier.class_names)
+    assert supervised == set(load_vocabulary(b2n.train_dataloader.dataset.keep_classes).names)

@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, TEST_CONFIGS, detection_options, run_tool, tool_helpers
+from conftest import REPO, TEST_CONFIGS, tool_helpers
 
 CHROMIUM = '/usr/bin/chromium'
 DET = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
@@ -83,16 +83,14 @@ def test_small_images_are_drawn_enlarged_with_their_masks_and_label_maps():
 
 
 @pytest.fixture(scope='module')
-def models(det_data, tmp_path_factory):
-    """A work directory as training writes it (one iteration of the tiny
-    open-vocabulary detector: config dump, epoch_1.pth, last_checkpoint) and a
-    segmentor checkpoint of random weights, given to the demo by --model."""
+def models(tmp_path_factory):
+    """The demo's own folder, with a segmentor checkpoint of random weights given
+    to the demo by --model (the detector it finds in the trained detector's work
+    directory, as training wrote it: config dump, epoch_1.pth, last_checkpoint)."""
     import torch
 
     from icar_mm import init_model
     root = tmp_path_factory.mktemp('demo')
-    run_tool('tools/train.py', DET, '--work-dir', root / 'work' / 'detector', '--cfg-options',
-             *detection_options(det_data), 'train_dataloader.dataset.indices=2')  # 1 iteration
     torch.manual_seed(0)
     torch.save({'state_dict': init_model(SEG, device='cpu').state_dict()}, root / 'seg.pth')
     return root
@@ -105,7 +103,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope='module')
-def demo(models):
+def demo(models, trained_detector):
     """The demo's URL while it runs; the server is stopped afterwards."""
     port = free_port()
     log_path = models / 'server.log'
@@ -113,7 +111,8 @@ def demo(models):
                NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost')
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(
-            [sys.executable, osp.join(REPO, 'tools', 'demo_app.py'), '--work-dir', str(models / 'work'),
+            [sys.executable, osp.join(REPO, 'tools', 'demo_app.py'),
+             '--work-dir', str(trained_detector.work_dir.parent),
              '--model', SEG, str(models / 'seg.pth'), '--port', str(port), '--max-upload-mb', '1'],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{port}/'

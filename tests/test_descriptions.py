@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import TINY_TEXT_ENCODER
 from icar_mm.text import load_vocabulary
 from icar_mm.text.descriptions import GLOSS_TABLE, gloss_table, normalise, wordnet_description
 from icar_mm.text.vocabulary import Vocabulary, _description_index
@@ -119,12 +120,10 @@ def test_strict_keeps_the_missing_description_error():
 def test_classifier_accepts_strict():
     import torch
     from icar_mm.classifier import TextCosineClassifier
-    tiny = dict(type='OpenCLIPTextEncoder', model_name='iCAR-Tiny')
     torch.manual_seed(0)
-    strict = TextCosineClassifier(text_encoder=tiny, vocabulary=['zebra', ('hot air balloon', 'a big balloon.')],
-                                  enriched='strict').eval()
-    relaxed = TextCosineClassifier(text_encoder=tiny, vocabulary=['zebra', ('hot air balloon', 'a big balloon.')],
-                                   enriched=True).eval()
+    vocabulary = ['zebra', ('hot air balloon', 'a big balloon.')]
+    strict = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary=vocabulary, enriched='strict').eval()
+    relaxed = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary=vocabulary, enriched=True).eval()
     relaxed.text_encoder.load_state_dict(strict.text_encoder.state_dict())
     assert torch.allclose(strict.class_embeddings(), relaxed.class_embeddings())
     strict.set_vocabulary(['zebra', 'hot air balloon'])

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from conftest import REPO, TEST_CONFIGS, detection_options, run_tool
+from conftest import REPO, TEST_CONFIGS, run_tool
 from real_layout import timm_to_microsoft
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
@@ -113,7 +113,7 @@ def test_box_head_ignores_classes_outside_training_vocabulary():
     from icar_mm.classifier import TrainClasses
     from icar_mm.datasets.synthetic import ALL_CLASSES, NOVEL_CLASSES
     head = build_detector().roi_head.bbox_head
-    head.fc_cls.set_vocabulary(list(ALL_CLASSES))
+    head.classifier.set_vocabulary(list(ALL_CLASSES))
     novel = [ALL_CLASSES.index(n) for n in NOVEL_CLASSES]
     n = 12
     cls_score = torch.randn(n, len(ALL_CLASSES) + 1, requires_grad=True)
@@ -143,7 +143,7 @@ def test_vocabulary_swap_changes_detected_classes(det_data):
     sample.gt_instances = InstanceData()
     model.roi_head.test_cfg.score_thr = 0.0
     for vocabulary in (['red circle', 'blue square'], ['cat', 'dog', 'zebra', 'kite', 'train']):
-        head.fc_cls.set_vocabulary(vocabulary)
+        head.classifier.set_vocabulary(vocabulary)
         with torch.no_grad():
             inputs = model.data_preprocessor(dict(inputs=[image[0]], data_samples=[sample]))
             result = model.predict(inputs['inputs'], inputs['data_samples'])[0]
@@ -153,28 +153,21 @@ def test_vocabulary_swap_changes_detected_classes(det_data):
 
 
 @pytest.mark.slow
-def test_ov_coco_config_trains_and_reports_base_and_novel(tmp_path):
+def test_ov_coco_config_trains_and_reports_base_and_novel(ov_det_data, trained_detector, tmp_path):
     from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES
-    root = tmp_path / 'data'
-    write_ov_detection_data(str(root))
-    with open(root / 'annotations' / 'train.json') as f:
+    with open(osp.join(ov_det_data, 'annotations', 'train.json')) as f:
         train = json.load(f)
     base_ids = {i + 1 for i, n in enumerate(ALL_CLASSES) if n in BASE_CLASSES}
     assert {a['category_id'] for a in train['annotations']} <= base_ids
-    options = detection_options(root)
-    work = tmp_path / 'work'
-    run_tool('tools/train.py', OV_CONFIG, '--work-dir', work, '--cfg-options', *options)
-    ckpt = sorted(glob.glob(str(work / 'best_coco_novel_ap50*.pth')) or glob.glob(str(work / 'epoch_*.pth')))
-    assert ckpt, f'no checkpoint in {work}'
-    out = run_tool('tools/test.py', OV_CONFIG, ckpt[-1], '--work-dir', tmp_path / 'test',
-                   '--cfg-options', *options)
+    config, ckpt, options = trained_detector.config, trained_detector.checkpoint, trained_detector.options
+    out = run_tool('tools/test.py', config, ckpt, '--work-dir', tmp_path / 'test', '--cfg-options', *options)
     for key in ('coco/base_ap50', 'coco/novel_ap50', 'coco/base_ap', 'coco/novel_ap'):
         assert key in out, out[-3000:]
 
     # custom-vocabulary inference through mmdet's DetInferencer, novel classes named
-    images = sorted(glob.glob(str(root / 'images' / 'val' / '*.jpg')))[:2]
+    images = sorted(glob.glob(osp.join(ov_det_data, 'images', 'val', '*.jpg')))[:2]
     out_dir = tmp_path / 'detect'
-    run_tool('tools/detect.py', OV_CONFIG, ckpt[-1], *images, '--classes', 'red square, blue circle',
+    run_tool('tools/detect.py', config, ckpt, *images, '--classes', 'red square, blue circle',
              '--out-dir', out_dir, '--score-thr', '0')
     result = json.load(open(out_dir / 'detections.json'))
     assert result['classes'] == ['red square', 'blue circle']
@@ -182,12 +175,6 @@ def test_ov_coco_config_trains_and_reports_base_and_novel(tmp_path):
     labels = {d['label'] for r in result['results'] for d in r['detections']}
     assert labels and labels <= {'red square', 'blue circle'}
     assert sorted(p.name for p in (out_dir / 'vis').iterdir()) == [osp.basename(i) for i in images]
-
-
-def write_ov_detection_data(root):
-    from icar_mm.datasets.synthetic import BASE_CLASSES, write_detection_set
-    write_detection_set(root, 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
-    write_detection_set(root, 'val', num_images=4, seed=1)
 
 
 def test_ov_coco_converter(tmp_path):

@@ -1,15 +1,13 @@
 """InMaP vision-proxy refinement: the streamed implementation against a
 line-by-line transcription of the published procedure, the class-weights file
 it writes, bad inputs, and the command end to end on a tiny detector."""
-import glob
-import os.path as osp
 import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import TEST_CONFIGS, detection_options, run_tool
+from conftest import run_tool
 
 
 # --- the published procedure, transcribed (classifier as [D, C] columns) -------------
@@ -244,16 +242,12 @@ def test_features_are_captured_as_the_classifier_sees_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_refine_command_on_tiny_detector(tmp_path, det_data):
-    """Train a tiny open-vocabulary detector, refine its class weights on the
-    unlabeled test images, and evaluate with them."""
+def test_refine_command_on_tiny_detector(tmp_path, trained_detector):
+    """Refine the class weights of a trained tiny open-vocabulary detector on
+    the unlabeled test images, and evaluate with them."""
     from icar_mm.classifier import load_class_weights
     from icar_mm.datasets.synthetic import ALL_CLASSES
-    config = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
-    options = detection_options(det_data)
-    work = tmp_path / 'work'
-    run_tool('tools/train.py', config, '--work-dir', work, '--cfg-options', *options)
-    ckpt = sorted(glob.glob(str(work / 'epoch_*.pth')))[-1]
+    config, ckpt, options = trained_detector.config, trained_detector.checkpoint, trained_detector.options
     out = tmp_path / 'refined.pth'
     log = run_tool('tools/refine_class_weights.py', config, ckpt, '--out', out, '--iters', '200',
                    '--keep-background', '--work-dir', tmp_path / 'refine', '--cfg-options', *options)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import TEST_CONFIGS, run_tool
+from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, run_tool
 
 from icar_mm.datasets.synthetic import ALL_CLASSES, write_detection_set
 from icar_mm.evaluation.multilabel import MultiLabelMetric, average_precision, multilabel_metrics
@@ -169,8 +169,7 @@ def test_bce_and_bad_configs(tmp_path):
     with pytest.raises(ValueError, match="'asl' or 'bce'"):
         synthetic_model(tmp_path, space, loss=dict(type='focal'))
     with pytest.raises(ValueError, match='needs a vocabulary'):
-        PVPMultiLabelClassifier(classifier=dict(text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder',
-                                                                  model_name='iCAR-Tiny')))
+        PVPMultiLabelClassifier(classifier=dict(text_encoder=TINY_TEXT_ENCODER))
 
 
 # --- datasets ------------------------------------------------------------------------------
@@ -264,3 +263,23 @@ def test_pooled_icar_swin_encoder_loads_projector(tmp_path):
         PooledImageEncoder(backbone=dict(type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1],
                                          num_heads=[1, 2, 4, 8], out_indices=(3, )),
                            in_channels=256, embed_dim=64, projector_checkpoint=str(tmp_path / 'bad.pth')).init_weights()
+
+
+def test_open_clip_image_encoder_loads_through_the_checkpoint_readers(tmp_path):
+    """OpenCLIP files (``visual.*``) and our models (``image_encoder.visual.*``)
+    load strictly; an iCAR Swin file is refused with what to use instead."""
+    from conftest import TINY_TOWER
+
+    from icar_mm.checkpoints import CheckpointError
+    from icar_mm.multilabel import OpenCLIPImageEncoder
+    source = OpenCLIPImageEncoder(model_name=TINY_TOWER)
+    visual = source.visual.state_dict()
+    torch.save({'state_dict': {**{f'visual.{k}': v for k, v in visual.items()}, 'logit_scale': torch.ones(())}},
+               tmp_path / 'clip.pth')
+    torch.save({'state_dict': {f'image_encoder.visual.{k}': v for k, v in visual.items()}}, tmp_path / 'pvp.pth')
+    for name in ('clip.pth', 'pvp.pth'):
+        loaded = OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / name))
+        assert all(torch.equal(v, visual[k]) for k, v in loaded.visual.state_dict().items())
+    torch.save({'model': {'visual_model.projector.weight': torch.randn(4, 8)}}, tmp_path / 'icar.pth')
+    with pytest.raises(CheckpointError, match=r'icar\.pth \(icar layout\) holds no open_clip image tower.*PooledImageEncoder'):
+        OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))

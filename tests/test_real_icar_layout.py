@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import TEST_CONFIGS, data_root_options, detection_options, run_tool
+from conftest import TEST_CONFIGS, TINY_TOWER, data_root_options, detection_options, run_tool, video_options
 from real_layout import SWIN
 
 LONG_PROMPT = ('a photo of a red circle, a round flat shape of a warm colour like that of blood '
@@ -99,7 +99,7 @@ def test_text_half_loads_and_image_half_says_what_it_lacks(icar):
         icar_swin(checkpoint=icar['text_half']).init_weights()
     from icar_mm.text import OpenCLIPTextEncoder
     with pytest.raises(CheckpointError, match='holds a Hugging Face.*OpenCLIPTextEncoder.*ICARTextEncoder'):
-        OpenCLIPTextEncoder('iCAR-Tiny', checkpoint=icar['full'])
+        OpenCLIPTextEncoder(TINY_TOWER, checkpoint=icar['full'])
 
 
 # --- image -----------------------------------------------------------------------------
@@ -148,10 +148,10 @@ def test_recognition_head_loads_the_projector(icar, tmp_path):
                         vocabulary='synthetic', templates='video28', enriched=False, projection=True,
                         projector_checkpoint=icar['full']))
     head.init_weights()
-    assert torch.equal(head.fc_cls.projection.weight, icar['visual_projector'].weight)
-    head.fc_cls.projector_checkpoint = icar['text_half']
+    assert torch.equal(head.classifier.projection.weight, icar['visual_projector'].weight)
+    head.classifier.projector_checkpoint = icar['text_half']
     with pytest.raises(CheckpointError, match=r'holds no image projector.*text half'):
-        head.fc_cls.init_weights()
+        head.classifier.init_weights()
     wrong = TextCosineRecognitionHead(
         in_channels=64, classifier=dict(text_encoder=dict(type='ICARTextEncoder', model_path=icar['roberta_dir'],
                                                           checkpoint=icar['text_half']),
@@ -226,7 +226,7 @@ def test_inspect_checkpoint_reports_parts_and_what_each_config_loads(icar):
     assert 'backbone: loads' in out and 'decode_head.classifier.text_encoder: loads' in out
     assert 'decode_head.classifier.projection: starts fresh' in out and 'starts fresh: decode_head' in out
     out = inspect(icar['full'], 'action')
-    assert 'backbone: loads' in out and 'cls_head.fc_cls.projection: loads 1 tensors' in out
+    assert 'backbone: loads' in out and 'cls_head.classifier.projection: loads 1 tensors' in out
     out = inspect(icar['text_half'], 'segmentation')
     assert 'image tower:     none' in out and 'backbone: CANNOT LOAD' in out and 'text half' in out
 
@@ -250,9 +250,7 @@ def icar_options(icar, task):
 def test_each_task_trains_and_tests_from_the_real_layout(task, icar, det_data, seg_data, video_data, tmp_path):
     config, fields = icar_options(icar, task)
     if task == 'action':
-        data = [item for name, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
-                for item in (f'{name}_dataloader.dataset.ann_file={video_data}/{split}_list.txt',
-                             f'{name}_dataloader.dataset.data_prefix.video={video_data}/videos/{split}')]
+        data = video_options(video_data)
     else:
         data = detection_options(det_data) if task == 'detection' else data_root_options(seg_data)
     work = tmp_path / task

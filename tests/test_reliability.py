@@ -13,7 +13,7 @@ import sys
 import pytest
 import torch
 
-from conftest import REPO, TEST_CONFIGS, detection_options, run_tool, tool_helpers
+from conftest import REPO, TEST_CONFIGS, TINY_TEXT_ENCODER, detection_options, run_tool, tool_helpers
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
 CLASSIFIER = 'model.roi_head.bbox_head.classifier'
@@ -62,7 +62,7 @@ def test_two_processes_train_like_one_with_the_same_total_batch(det_data, tmp_pa
     checks = [line for line in log.splitlines() if 'identical on 2 processes' in line]
     assert len(checks) == 4, log[-3000:]  # one per iteration
     if text_encoder == 'trainable':
-        assert all('text encoder of roi_head.bbox_head.fc_cls' in line for line in checks)
+        assert all('text encoder of roi_head.bbox_head.classifier' in line for line in checks)
     curve_one, curve_two = losses(one), losses(two)
     assert len(curve_one) == len(curve_two) == 4
     for a, b in zip(curve_one, curve_two):
@@ -74,10 +74,9 @@ def test_template_choices_do_not_depend_on_other_random_draws():
     their own RoI samples); template choices come from the classifier's own
     stream, so they agree."""
     from icar_mm.classifier import TextCosineClassifier
-    encoder = dict(type='icar_mm.OpenCLIPTextEncoder', model_name='iCAR-Tiny')
     torch.manual_seed(0)
-    a = TextCosineClassifier(text_encoder=encoder, vocabulary='synthetic', templates='vild14').train()
-    b = TextCosineClassifier(text_encoder=encoder, vocabulary='synthetic', templates='vild14').train()
+    a = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='vild14').train()
+    b = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='vild14').train()
     b.load_state_dict(a.state_dict())
     for _ in range(3):
         torch.rand(17)  # only this "rank" draws something else in between
@@ -101,7 +100,7 @@ def test_resumed_run_ends_with_the_same_weights(det_data, tmp_path):
     a = torch.load(osp.join(full, 'epoch_2.pth'), weights_only=False)
     b = torch.load(osp.join(resumed, 'epoch_2.pth'), weights_only=False)
     assert a['state_dict'].keys() == b['state_dict'].keys()
-    assert 'roi_head.bbox_head.fc_cls.logit_scale' in a['state_dict']
+    assert 'roi_head.bbox_head.classifier.logit_scale' in a['state_dict']
     different = [k for k in a['state_dict'] if not torch.equal(a['state_dict'][k], b['state_dict'][k])]
     assert not different, different
     for sa, sb in zip(a['optimizer']['state'].values(), b['optimizer']['state'].values()):
@@ -209,36 +208,34 @@ def test_vocabulary_that_disagrees_with_the_dataset_or_the_head(detector):
 
     from icar_mm.engine import VocabularyHook
     from icar_mm.models import TextCosineBBoxHead
-    classifier = detector.roi_head.bbox_head.fc_cls
-    classifier.set_vocabulary('voc')
-    classifier.follows_dataset = False  # as a config naming vocabulary='voc' does
+    classifier = detector.roi_head.bbox_head.classifier
+    classifier.set_vocabulary('voc')  # named, as a config naming vocabulary='voc' does
+    assert not classifier.follows_dataset
     dataset = SimpleNamespace(metainfo=dict(classes=('cat', 'dog')))
-    runner = SimpleNamespace(model=detector)
     try:
         with pytest.raises(ValueError, match="has 2 classes but a classifier of the model scores 21.*"
                                              "remove vocabulary=... to follow the dataset"):
-            VocabularyHook._apply(runner, SimpleNamespace(dataset=dataset))
+            VocabularyHook.apply(detector, dataset)
     finally:
-        classifier.follows_dataset = True
-    VocabularyHook._apply(runner, SimpleNamespace(dataset=dataset))
-    assert classifier.class_names == ('cat', 'dog')
+        classifier.set_vocabulary('voc', follow_dataset=True)
+    VocabularyHook.apply(detector, dataset)
+    assert classifier.class_names == ('cat', 'dog') and classifier.follows_dataset
 
     head = TextCosineBBoxHead(
-        classifier=dict(text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name='iCAR-Tiny'),
+        classifier=dict(text_encoder=TINY_TEXT_ENCODER,
                         vocabulary='synthetic', templates='single'),
         in_channels=8, fc_out_channels=16, roi_feat_size=2, reg_class_agnostic=False, num_classes=16)
     assert head.num_classes == 16
-    head.fc_cls.set_vocabulary('voc')
+    head.classifier.set_vocabulary('voc')
     with pytest.raises(ValueError, match='built for 16 classes but the vocabulary has 21.*reg_class_agnostic=True'):
         head.num_classes
 
 
 def test_class_weights_of_the_wrong_dimension(tmp_path):
     from icar_mm.classifier import TextCosineClassifier
-    tiny = dict(type='icar_mm.OpenCLIPTextEncoder', model_name='iCAR-Tiny')
-    source = TextCosineClassifier(text_encoder=tiny, vocabulary='synthetic', templates='single')
+    source = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='single')
     source.export_class_weights(str(tmp_path / 'weights.pth'))
-    wide = TextCosineClassifier(text_encoder=dict(tiny, model_name='RN50'), vocabulary='synthetic',
+    wide = TextCosineClassifier(text_encoder=dict(TINY_TEXT_ENCODER, model_name='RN50'), vocabulary='synthetic',
                                 templates='single')
     with pytest.raises(ValueError, match=f'holds {source.embed_dim}-d class weights.*works in '
                                          f'{wide.embed_dim}-d'):
@@ -278,11 +275,11 @@ def test_distributed_check_stops_when_ranks_drift_apart(detector, monkeypatch):
     from types import SimpleNamespace
 
     from icar_mm.engine import DistributedCheckHook, hooks
-    classifier = detector.roi_head.bbox_head.fc_cls
+    classifier = detector.roi_head.bbox_head.classifier
     classifier.last_class_weights = torch.randn(4, classifier.embed_dim)
     monkeypatch.setattr(hooks, 'all_gather', lambda t: [t, t + 1e-6])  # rank 1 holds other weights
     runner = SimpleNamespace(model=detector, iter=6, logger=None)
-    with pytest.raises(RuntimeError, match='At iteration 7 the .*class weights of roi_head.bbox_head.fc_cls.* '
+    with pytest.raises(RuntimeError, match='At iteration 7 the .*class weights of roi_head.bbox_head.classifier.* '
                                            'differ between the 2 processes'):
         DistributedCheckHook().check(runner)
     classifier.last_class_weights = None

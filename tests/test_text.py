@@ -5,11 +5,11 @@ import open_clip
 import pytest
 import torch
 
+from conftest import TINY_TEXT_ENCODER, TINY_TOWER
 from icar_mm.checkpoints import CheckpointError, load_text_encoder
 from icar_mm.classifier import TextCosineClassifier, load_class_weights
 from icar_mm.text import OpenCLIPTextEncoder, get_templates, load_vocabulary, shipped_vocabularies
 
-TINY = dict(type='OpenCLIPTextEncoder', model_name='iCAR-Tiny')
 NAMES = ['cat', 'dog', 'sheep', 'train']
 
 
@@ -17,7 +17,7 @@ NAMES = ['cat', 'dog', 'sheep', 'train']
 def clip_ckpt(tmp_path_factory):
     """A random-init open_clip model (our tiny architecture) and its saved state dict."""
     torch.manual_seed(0)
-    model = open_clip.create_model('iCAR-Tiny', pretrained=None).eval()
+    model = open_clip.create_model(TINY_TOWER, pretrained=None).eval()
     path = tmp_path_factory.mktemp('clip') / 'open_clip.pth'
     torch.save(model.state_dict(), path)
     return model, str(path)
@@ -25,7 +25,7 @@ def clip_ckpt(tmp_path_factory):
 
 def make_classifier(ckpt=None, **kw):
     kw.setdefault('vocabulary', NAMES)
-    return TextCosineClassifier(text_encoder=dict(TINY, checkpoint=ckpt), **kw)
+    return TextCosineClassifier(text_encoder=dict(TINY_TEXT_ENCODER, checkpoint=ckpt), **kw)
 
 
 # --- vocabularies -------------------------------------------------------------------
@@ -101,18 +101,18 @@ def test_class_weights_equal_open_clip_zero_shot_classifier(clip_ckpt):
     templates = get_templates('imagenet80')
     ours = make_classifier(path, templates=templates, enriched=False).eval()
     reference = open_clip.build_zero_shot_classifier(
-        model, open_clip.get_tokenizer('iCAR-Tiny'), NAMES, templates)
+        model, open_clip.get_tokenizer(TINY_TOWER), NAMES, templates)
     torch.testing.assert_close(ours.class_embeddings(), reference.T, atol=1e-5, rtol=0)
 
 
 def test_text_encoder_loads_icar_layout_and_rejects_bad_checkpoints(clip_ckpt, tmp_path):
     model, path = clip_ckpt
-    enc = OpenCLIPTextEncoder('iCAR-Tiny', checkpoint=path)
+    enc = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=path)
     # iCAR layout: sentence_model.* (text) next to visual_model.* (image side, left out)
     icar = {'sentence_model.' + k[len('tower.'):]: v for k, v in enc.state_dict().items()}
     icar['visual_model.backbone.patch_embed.proj.weight'] = torch.zeros(1)
     torch.save({'model': icar}, tmp_path / 'icar.pth')
-    enc2 = OpenCLIPTextEncoder('iCAR-Tiny', checkpoint=str(tmp_path / 'icar.pth'))
+    enc2 = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))
     for (k, a), b in zip(enc.state_dict().items(), enc2.state_dict().values()):
         assert torch.equal(a, b), k
 
@@ -211,6 +211,26 @@ def test_exported_weights_give_identical_logits(tmp_path):
         other.set_class_weights(str(tmp_path / 'narrow.pth'))
 
 
+def test_class_weights_are_checked_alike_on_write_and_read(tmp_path):
+    from icar_mm.classifier import save_class_weights
+    path = str(tmp_path / 'w.pth')
+    emb = torch.nn.functional.normalize(torch.randn(2, 8), dim=1)
+    save_class_weights(path, ['a', 'b'], emb, templates=['{}'], enriched=False, note='kept')
+    vocab, loaded = load_class_weights(path)
+    assert vocab.names == ('a', 'b') and torch.equal(loaded, emb)
+    assert torch.load(path, weights_only=True)['note'] == 'kept'
+    with pytest.raises(ValueError, match='do not match the 3 classes'):
+        save_class_weights(path, ['a', 'b', 'c'], emb)
+    bad = emb.clone()
+    bad[0, 0] = float('nan')
+    with pytest.raises(ValueError, match='NaN or infinite values; refusing to write'):
+        save_class_weights(path, ['a', 'b'], bad)
+    torch.save({'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']},
+                'embeddings': bad}, tmp_path / 'nan.pth')
+    with pytest.raises(ValueError, match=r"nan\.pth': class weights contain NaN"):
+        load_class_weights(str(tmp_path / 'nan.pth'))
+
+
 def test_logits_are_scaled_cosines_with_background():
     clf = make_classifier(in_channels=16, background='learned').eval()
     x = torch.randn(3, 16)
@@ -226,7 +246,7 @@ def test_logits_are_scaled_cosines_with_background():
 @pytest.mark.parametrize('train_templates', ['random', 'ensemble'])
 def test_trainable_text_encoder_gets_gradients(train_templates):
     clf = TextCosineClassifier(
-        text_encoder=dict(TINY, frozen=False), vocabulary=NAMES, templates='vild14',
+        text_encoder=dict(TINY_TEXT_ENCODER, frozen=False), vocabulary=NAMES, templates='vild14',
         train_templates=train_templates, text_chunk_size=8).train()
     loss = torch.nn.functional.cross_entropy(clf(torch.randn(4, 64)), torch.tensor([0, 1, 2, 3]))
     loss.backward()
@@ -244,7 +264,7 @@ def test_trainable_text_encoder_gets_gradients(train_templates):
 
 def test_vocabulary_travels_with_the_checkpoint():
     clf = make_classifier()
-    follower = TextCosineClassifier(text_encoder=TINY)
+    follower = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER)
     assert follower.follows_dataset and follower.vocabulary is None
     with pytest.raises(RuntimeError, match='no vocabulary yet.*VocabularyHook'):
         follower(torch.randn(1, 64))

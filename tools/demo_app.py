@@ -333,7 +333,7 @@ def main():
                              f'under {work_dir}; give models with --model CONFIG CHECKPOINT.')
         entries += found
         # the quickstart's held-out scenes, offered as examples
-        examples = sorted(glob.glob(osp.join(work_dir, 'data', 'images', 'val', '*.jpg')))[:4]
+        examples = sorted(glob.glob(osp.join(work_dir, 'data', 'detection', 'images', 'val', '*.jpg')))[:4]
     for e in entries:
         print(f'model: {e.label}\n    config {e.config}\n    checkpoint {e.checkpoint}')
 

@@ -30,6 +30,7 @@ import re
 import subprocess
 import sys
 import time
+import warnings
 from typing import NamedTuple, Tuple
 
 import cv2
@@ -38,6 +39,9 @@ import numpy as np
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
 from _common import REPO  # noqa: E402
+
+# the hosts' own deprecation notices are not the user's to act on; the stages' logs keep theirs
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 CONFIGS = osp.join(REPO, 'configs', 'quickstart')
 PRETRAIN = osp.join(CONFIGS, 'icar-pretrain_swin-tiny_synthetic.py')
@@ -71,6 +75,12 @@ TASKS = {
 # detections drawn: those scoring at least this, and each picture's best one
 DETECTION_SCORE = 0.3
 PROGRESS = re.compile(r'(?:Iter\(train\) \[\s*(\d+)/(\d+)\]|Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\])')
+
+
+def shown(path: str) -> str:
+    """A path as the terminal shows it: relative below the current folder."""
+    rel = osp.relpath(path)
+    return path if rel.startswith('..') else rel
 
 
 def write_world(root: str, sizes: dict) -> None:
@@ -121,7 +131,7 @@ class Stage:
         start = time.time()
         line_start = f'{label:<58}'
         print(line_start, end='', flush=True)
-        with open(log_file, 'w') as log:
+        with open(log_file, 'w', buffering=1) as log:  # line-buffered: the log can be followed live
             log.write(f'$ python {osp.relpath(script, REPO)} {" ".join(map(str, args))}\n')
             proc = subprocess.Popen([sys.executable, script, *map(str, args)], cwd=REPO, env=self.env, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -133,13 +143,14 @@ class Stage:
             code = proc.wait()
         seconds = time.time() - start
         self.minutes[log_name] = round(seconds / 60, 2)
-        where = osp.relpath(log_file)
+        where = shown(log_file)
         if code:
             with open(log_file) as f:
                 tail = f.readlines()[-25:]
-            print(f'\r{line_start} FAILED\n' + ''.join('    ' + t for t in tail))
+            print((f'\r{line_start}' if self.tty else '') + ' FAILED\n' + ''.join('    ' + t for t in tail))
             raise SystemExit(f'{label} failed (exit {code}); full log: {where}')
-        print(f'\r{line_start} {seconds / 60:4.1f} min   log: {where}' + ' ' * 10, flush=True)
+        print(f'\r{line_start}' if self.tty else '', f'{seconds / 60:4.1f} min   log: {where}' + ' ' * 10, sep='',
+              flush=True)
 
     @staticmethod
     def _progress(line_start, match, epochs, seconds):
@@ -283,7 +294,7 @@ def main():
     write_world(data_root, dict(detection=(scaled(64), scaled(16)), segmentation=(scaled(256), scaled(64)),
                                 action=(scaled(256), scaled(64))))
     stage.minutes['world'] = round((time.time() - t) / 60, 2)
-    print(f' {stage.minutes["world"]:4.1f} min   data: {osp.relpath(data_root)}')
+    print(f' {stage.minutes["world"]:4.1f} min   data: {shown(data_root)}')
 
     iters = max(2, int(args.pretrain_iters))
     warmup = min(50, iters // 2)
@@ -323,7 +334,7 @@ def main():
     print(f'{"4. drawing held-out examples, novel classes named":<58}', end='', flush=True)
     pictures = draw_all(results, data_root, osp.join(work, 'pictures'), args.examples)
     stage.minutes['pictures'] = round((time.time() - t) / 60, 2)
-    print(f' {stage.minutes["pictures"]:4.1f} min   pictures: {osp.relpath(osp.join(work, "pictures"))}')
+    print(f' {stage.minutes["pictures"]:4.1f} min   pictures: {shown(osp.join(work, "pictures"))}')
 
     minutes = (time.time() - start) / 60
     print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
@@ -331,7 +342,7 @@ def main():
     for r in results:
         print(f'   {r["task"]:<14}{r["pretraining"]:<18}{r["novel"]:>8.1f} {r["metric"]:<12}'
               f'{r["base"]:>8.1f} {r["base_metric"]:<11}{r["minutes"]:>6.1f}')
-    print(f'   overview: {osp.relpath(pictures["overview"])}')
+    print(f'   overview: {shown(pictures["overview"])}')
     with open(osp.join(work, 'summary.json'), 'w') as f:
         json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, threads=args.threads,
                        rows=[{k: v for k, v in r.items() if k not in ('tag', 'weights')} for r in results],

@@ -84,7 +84,7 @@ def main():
     if vocabulary is not None:
         set_vocabulary(model, vocabulary)
     elif any(isinstance(h, VocabularyHook) for h in runner.hooks):
-        VocabularyHook._apply(runner, loader)
+        VocabularyHook.apply(model, loader.dataset)
     named = [(n, m) for n, m in model.named_modules() if isinstance(m, TextCosineClassifier)]
     if args.classifier:
         unknown = sorted(set(args.classifier) - {n for n, _ in named})

@@ -1,14 +1,14 @@
-# Stage 2 of the quickstart: the OV-COCO detector config path, shrunk to CPU
+# Quickstart stage 3a: the OV-COCO detector config path, shrunk to CPU
 # minutes (tiny iCAR Swin, tiny text tower, 128 px colour-shape scenes), trained
 # on base-class boxes only and evaluated on base and novel classes (OVCocoMetric).
-# Backbone and (frozen) text encoder start from stage 1's iCAR-layout export;
+# Backbone and (frozen) text encoder start from stage 2's iCAR-layout export;
 # set icar_checkpoint=None (both places) to train without pre-training.
 _base_ = '../../configs/detection/mask-rcnn_icar-swin-t_fpn_cosine_1x_ov-coco.py'
 
 from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES  # noqa: E402
 
 metainfo = dict(classes=ALL_CLASSES, base_classes=BASE_CLASSES, novel_classes=NOVEL_CLASSES)
-data_root = 'data/synthetic/'
+data_root = 'data/synthetic/detection/'
 icar_checkpoint = 'work_dirs/icar-pretrain_swin-tiny_synthetic/icar_synthetic.pth'
 dims = 32
 model = dict(

@@ -3,7 +3,7 @@
 # Trained on base-class pixels only (novel pixels ignored, novel logits out of
 # the softmax); background labelled and scored by a learned embedding; evaluated
 # on all classes by OVIoUMetric: mIoU over seen and unseen classes, hIoU.
-# Backbone and (frozen) text encoder start from stage 1's iCAR-layout export;
+# Backbone and (frozen) text encoder start from stage 2's iCAR-layout export;
 # set icar_checkpoint=None (both places) to train without pre-training.
 _base_ = '../segmentation/upernet_icar-swin-t_cosine_8xb2-20k_voc12aug-zs15-512x512.py'
 

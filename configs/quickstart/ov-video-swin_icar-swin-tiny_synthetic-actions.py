@@ -4,7 +4,7 @@
 # icar_mm.datasets.synthetic). Trained
 # on the 12 base actions (novel logits masked), tested on all 16 with OVAccMetric
 # (base / novel top-1). Backbone, image projector and (frozen) text encoder start
-# from stage 1's iCAR-layout export; set icar_checkpoint=None (all three places)
+# from stage 2's iCAR-layout export; set icar_checkpoint=None (all three places)
 # to train without pre-training.
 _base_ = '../recognition/swin-b-p244-w877_icar_cosine_8xb8-amp-32x2x1-30e_kinetics400-base2novel-rgb.py'
 

@@ -55,11 +55,11 @@ test_pipeline = [
     dict(type='PackActionInputs'),
 ]
 # Labels index the 400 shipped class names; corrupt videos are skipped and counted.
-train_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+train_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
                                      skip_corrupt=True, pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+val_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
                                    skip_corrupt=True, pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', classes='kinetics400',
+test_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
                                     skip_corrupt=True, pipeline=test_pipeline))
 val_evaluator = dict(_delete_=True, type='icar_mm.OVAccMetric')
 test_evaluator = val_evaluator

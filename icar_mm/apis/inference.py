@@ -21,9 +21,18 @@ import warnings
 import zipfile
 from typing import Optional, Sequence, Union
 
+import cv2
 import numpy as np
 import torch
+from mmcv.transforms import Compose as MMCVCompose
 from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import DATASETS, DefaultScope
+from mmengine.runner import load_checkpoint
+
+from ..checkpoints import check_model_checkpoint
+from ..classifier import iter_classifiers
+from .vocabulary import _bare, set_vocabulary, sync_dataset_meta, use_class_weights
 
 TASKS = dict(mmdet='detection', mmseg='segmentation', mmaction='recognition')
 VOCABULARY_SUFFIXES = ('.txt', '.json')
@@ -38,7 +47,6 @@ def default_device() -> str:
 def task_of(config_or_model) -> str:
     """'detection', 'segmentation' or 'recognition', from the config's (or the
     model's ``cfg``) ``default_scope``."""
-    from . import _bare
     cfg = config_or_model if isinstance(config_or_model, Config) else getattr(_bare(config_or_model), 'cfg', None)
     scope = cfg.get('default_scope') if cfg is not None else None
     if scope not in TASKS:
@@ -65,6 +73,7 @@ def _load_config(config, cfg_options: Optional[dict]) -> Config:
 
 def _build(cfg: Config, task: str):
     """The host's own init function, without weights (they are checked first)."""
+    # each host is imported when its task runs: `import icar_mm.apis` (every tool) imports none
     if task == 'detection':
         from mmdet.apis import init_detector
 
@@ -117,9 +126,6 @@ def init_model(config: Union[str, os.PathLike, Config],
     task = task_of(cfg)
     model = _build(cfg, task)
     if checkpoint is not None:
-        from mmengine.runner import load_checkpoint
-
-        from ..checkpoints import check_model_checkpoint
         checkpoint = os.fspath(checkpoint)
         check_model_checkpoint(model, checkpoint)
         loaded = load_checkpoint(model, checkpoint, map_location='cpu', logger='current')
@@ -138,8 +144,6 @@ def init_model(config: Union[str, os.PathLike, Config],
 
 def _default_vocabulary(model, cfg: Config) -> None:
     """The checkpoint's (or config's) vocabulary, else the config's dataset classes."""
-    from ..classifier import iter_classifiers
-    from . import set_vocabulary, sync_dataset_meta
     classifiers = list(iter_classifiers(model))
     if not classifiers:
         return  # a host head: the host's dataset_meta stays
@@ -154,13 +158,12 @@ def _default_vocabulary(model, cfg: Config) -> None:
 
 def _config_classes(cfg: Config):
     """Classes named by the config's test (else val, else train) dataset:
-    ``metainfo.classes``, ``classes`` (icar_mm.OVVideoDataset) or the dataset
+    ``metainfo.classes``, ``vocabulary`` (icar_mm.OVVideoDataset) or the dataset
     type's own ``METAINFO``."""
-    from mmengine.registry import DATASETS, DefaultScope
     for loader in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
         dataset = (cfg.get(loader) or {}).get('dataset')
         while isinstance(dataset, dict):
-            classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('classes')
+            classes = (dataset.get('metainfo') or {}).get('classes') or dataset.get('vocabulary')
             if classes:
                 return classes
             inner = dataset.get('dataset') or (dataset.get('datasets') or [None])[0]
@@ -199,7 +202,6 @@ def apply_vocabulary(model, vocabulary) -> None:
     ``.txt``/``.json`` file, or a class-weights file (format
     ``icar_mm.class_weights/v1``). Cheap when it is the current one, and a
     vocabulary used before is encoded from the classifier's cache."""
-    from . import set_vocabulary, use_class_weights
     if isinstance(vocabulary, os.PathLike):
         vocabulary = os.fspath(vocabulary)
     if is_class_weights_file(vocabulary):
@@ -210,8 +212,6 @@ def apply_vocabulary(model, vocabulary) -> None:
 
 def class_names(model) -> tuple:
     """The classes the model's labels index now."""
-    from ..classifier import iter_classifiers
-    from . import _bare
     model = _bare(model)
     classifier = next(iter_classifiers(model), None)
     if classifier is not None:
@@ -220,7 +220,6 @@ def class_names(model) -> tuple:
 
 
 def _require_vocabulary(model, task: str) -> None:
-    from ..classifier import iter_classifiers
     classifiers = list(iter_classifiers(model))
     if any(c.vocabulary is None for c in classifiers):
         raise ValueError('The model has no vocabulary: its checkpoint carries none and its config names '
@@ -264,9 +263,6 @@ def inference(model, inputs: Union[InputType, Sequence[InputType]], vocabulary=N
         The host's data samples (``DetDataSample``, ``SegDataSample``,
         ``ActionDataSample``): one for one input, else a list in input order.
     """
-    from mmengine.registry import DefaultScope
-
-    from . import _bare
     model = _bare(model)
     task = task_of(model)
     if vocabulary is not None:
@@ -286,6 +282,8 @@ def inference(model, inputs: Union[InputType, Sequence[InputType]], vocabulary=N
 
 
 # --- the three hosts --------------------------------------------------------------------
+# icar_mm.datasets imports mmaction2 (its video datasets): imported where needed, so that
+# `import icar_mm.apis` stays free of every host.
 def check_video(path: str) -> None:
     """Raise ``VideoReadError`` naming ``path`` and what each video back-end
     said, unless one of them opens it."""
@@ -310,7 +308,6 @@ def _naming_unreadable(items, kind: str):
     except Exception as e:
         paths = [p for p in items if isinstance(p, str)]
         if kind == 'image':
-            import cv2
             bad = [p for p in paths if cv2.imread(p, cv2.IMREAD_UNCHANGED) is None]
             if bad:
                 raise ImageReadError('\n'.join(describe_unreadable(p) for p in bad)) from e
@@ -331,7 +328,6 @@ def _is_annotation_loader(step) -> bool:
 
 
 def _detect(model, items) -> list:
-    from mmcv.transforms import Compose
     from mmdet.apis import inference_detector
     from mmdet.utils import get_test_pipeline_cfg
     pipelines, results = {}, []
@@ -342,7 +338,7 @@ def _detect(model, items) -> list:
             steps = [s for s in copy.deepcopy(get_test_pipeline_cfg(model.cfg)) if not _is_annotation_loader(s)]
             if from_array:
                 steps[0]['type'] = 'mmdet.LoadImageFromNDArray'
-            pipelines[from_array] = Compose(steps)
+            pipelines[from_array] = MMCVCompose(steps)
         with _naming_unreadable([item], 'image'):
             results.append(inference_detector(model, item, test_pipeline=pipelines[from_array]))
     return results
@@ -366,7 +362,6 @@ def _segment(model, items) -> list:
 
 def _recognize(model, items) -> list:
     from mmaction.apis import inference_recognizer
-    from mmengine.dataset import Compose
     pipeline = Compose(copy.deepcopy(model.cfg.test_pipeline))
     results = []
     for item in items:

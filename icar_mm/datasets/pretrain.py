@@ -2,7 +2,7 @@
 per index): image-label samples (one base-class object per image, ImageNet
 style) and image-text samples (scenes of several objects with a caption that
 names them all, novel classes included)."""
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,16 +24,14 @@ class SyntheticPretrainDataset(Dataset):
     Args:
         label_classes: classes of the labelled images (labels index this list).
         caption_classes: classes drawn in captioned scenes (may include novel ones).
-        label_radius: object radius range of the labelled images, in fractions
-            of the image size (scenes use 0.1-0.2).
     """
 
     def __init__(self, num_labelled: int = 2048, num_captioned: int = 2048, size: int = 64,
                  seed: int = 0, label_classes: Sequence[str] = BASE_CLASSES,
                  caption_classes: Sequence[str] = ALL_CLASSES, max_objects: int = 3,
-                 label_radius: Tuple[float, float] = (0.1, 0.2), metainfo: Optional[dict] = None):
+                 metainfo: Optional[dict] = None):
         self.num_labelled, self.num_captioned = num_labelled, num_captioned
-        self.size, self.seed, self.max_objects, self.label_radius = size, seed, max_objects, tuple(label_radius)
+        self.size, self.seed, self.max_objects = size, seed, max_objects
         self.label_classes, self.caption_classes = list(label_classes), list(caption_classes)
         self.metainfo = dict(classes=tuple(label_classes), **(metainfo or {}))
 
@@ -45,8 +43,7 @@ class SyntheticPretrainDataset(Dataset):
         labelled = index < self.num_labelled
         while True:  # a scene always gets its first object; retry is a safeguard
             img, objects = render_scene(rng, self.size, self.label_classes if labelled else self.caption_classes,
-                                        max_objects=1 if labelled else self.max_objects,
-                                        radius=self.label_radius if labelled else (0.1, 0.2))
+                                        max_objects=1 if labelled else self.max_objects)
             if objects:
                 break
         sample = (dict(label=self.label_classes.index(objects[0]['name']), caption='') if labelled

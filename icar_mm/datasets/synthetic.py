@@ -102,16 +102,15 @@ def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
 
 
 def render_scene(rng: np.random.Generator, size: int, classes: Sequence[str],
-                 max_objects: int = 3, radius: Tuple[float, float] = (0.1, 0.2)) -> Tuple[np.ndarray, List[dict]]:
-    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping,
-    of a radius drawn from ``radius`` (fractions of the image size)."""
+                 max_objects: int = 3) -> Tuple[np.ndarray, List[dict]]:
+    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping."""
     img = _background(rng, size)
     objects, occupied = [], np.zeros((size, size), bool)
     for _ in range(int(rng.integers(1, max_objects + 1))):
         name = classes[int(rng.integers(len(classes)))]
         colour, shape = name.split(' ')
         for _try in range(20):
-            r = int(rng.integers(int(size * radius[0]), int(size * radius[1])))
+            r = int(rng.integers(size // 10, size // 5))
             cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
             mask = _shape_mask(shape, cx, cy, r, size)
             if not (mask & occupied).any():

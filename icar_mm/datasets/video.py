@@ -152,20 +152,20 @@ class OVVideoDataset(VideoDataset):
     """mmaction's ``VideoDataset`` (``<file> <label>`` lines) with named classes.
 
     Args:
-        classes: vocabulary the labels index (``'kinetics400'``, ``'ucf101'``,
+        vocabulary: the classes the labels index (``'kinetics400'``, ``'ucf101'``,
             a list or a file); becomes ``metainfo['classes']``. None: unnamed.
-        keep_classes: optional subset of ``classes`` (e.g. ``'kinetics400:base'``):
-            clips of other classes are left out; labels keep indexing ``classes``.
+        keep_classes: optional subset of ``vocabulary`` (e.g. ``'kinetics400:base'``):
+            clips of other classes are left out; labels keep indexing ``vocabulary``.
         skip_corrupt: skip unreadable videos instead of stopping (see module doc).
         **kwargs: ``VideoDataset`` arguments.
     """
 
-    def __init__(self, *args, classes: Optional[VocabularyLike] = None,
+    def __init__(self, *args, vocabulary: Optional[VocabularyLike] = None,
                  keep_classes: Optional[VocabularyLike] = None, skip_corrupt: bool = False, **kwargs):
-        self.vocabulary = load_vocabulary(classes) if classes is not None else None
+        self.vocabulary = load_vocabulary(vocabulary) if vocabulary is not None else None
         self.keep_classes = load_vocabulary(keep_classes).names if keep_classes is not None else None
         if self.keep_classes is not None and self.vocabulary is None:
-            raise ValueError('keep_classes needs classes: the vocabulary the labels index.')
+            raise ValueError('keep_classes needs a vocabulary: the classes the labels index.')
         self.skip_corrupt = skip_corrupt
         self.num_skipped = 0
         if self.vocabulary is not None:

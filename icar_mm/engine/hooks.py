@@ -1,5 +1,7 @@
 import os.path as osp
+import random
 
+import numpy as np
 import torch
 from mmengine.dist import all_gather, all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
@@ -24,15 +26,17 @@ class VocabularyHook(Hook):
     priority = 'VERY_HIGH'
 
     @staticmethod
-    def _apply(runner, loader):
-        dataset = getattr(loader, 'dataset', None)
-        classes = getattr(dataset, 'metainfo', {}).get('classes') if dataset is not None else None
+    def apply(model, dataset) -> None:
+        """Give the classifiers of ``model`` (or of its wrapper) that follow the
+        dataset the classes of ``dataset`` (its ``metainfo['classes']``); a
+        classifier with a named vocabulary must score as many classes."""
+        classes = getattr(dataset, 'metainfo', {}).get('classes')
         if not classes:
             return
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = model.module if is_model_wrapper(model) else model
         for classifier in iter_classifiers(model):
             if classifier.follows_dataset:
-                classifier.set_vocabulary(list(classes))
+                classifier.set_vocabulary(list(classes), follow_dataset=True)
             elif classifier.vocabulary is not None and len(classifier.vocabulary) != len(classes):
                 # labels index the dataset's classes: scores over other classes would be misread
                 raise ValueError(
@@ -43,18 +47,18 @@ class VocabularyHook(Hook):
                     'the dataset the same classes.')
 
     def before_train(self, runner):
-        self._apply(runner, runner.train_dataloader)
+        self.apply(runner.model, runner.train_dataloader.dataset)
 
     def after_val_epoch(self, runner, metrics=None):
         # Back to the training vocabulary when validation runs inside training.
         if isinstance(runner._train_loop, BaseLoop):
-            self._apply(runner, runner._train_loop.dataloader)
+            self.apply(runner.model, runner._train_loop.dataloader.dataset)
 
     def before_val_epoch(self, runner):
-        self._apply(runner, runner.val_dataloader)
+        self.apply(runner.model, runner.val_dataloader.dataset)
 
     def before_test_epoch(self, runner):
-        self._apply(runner, runner.test_dataloader)
+        self.apply(runner.model, runner.test_dataloader.dataset)
 
 
 @HOOKS.register_module()
@@ -145,9 +149,6 @@ class ExactResumeHook(Hook):
 
     @staticmethod
     def _reseed(runner, stream: int) -> None:
-        import random
-
-        import numpy as np
         seed = runner.seed if runner.seed is not None else 0
         value = int(np.random.SeedSequence([seed, get_rank(), runner.iter, stream]).generate_state(1)[0])
         random.seed(value)

@@ -1,4 +1,10 @@
-"""Open-vocabulary metrics the hosts do not ship (one module per task)."""
+"""Metrics the hosts do not ship, one module per task, all registered as
+``icar_mm.<Name>`` for ``val_evaluator`` / ``test_evaluator``:
+
+* ``action``: ``OVAccMetric`` (top-k and mean class accuracy, per class split);
+* ``segmentation``: ``OVIoUMetric`` (mIoU over seen / unseen classes, hIoU);
+* ``multilabel``: ``MultiLabelMetric`` (mAP, CF1 / OF1) for :mod:`icar_mm.multilabel`.
+"""
 from .action import OVAccMetric
 from .multilabel import MultiLabelMetric, average_precision, multilabel_metrics
 from .segmentation import OVIoUMetric

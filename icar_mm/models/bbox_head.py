@@ -1,6 +1,6 @@
 """The text-generated cosine box head for two-stage detectors (Faster / Mask /
-Cascade R-CNN): mmdet's ``Shared2FCBBoxHead`` with its ``fc_cls`` replaced by
-the shared :class:`~icar_mm.classifier.TextCosineClassifier`."""
+Cascade R-CNN): mmdet's ``Shared2FCBBoxHead`` whose linear classifier is the
+shared :class:`~icar_mm.classifier.TextCosineClassifier` (``classifier``)."""
 from typing import Optional
 
 import torch
@@ -30,23 +30,29 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
 
     def __init__(self, classifier: dict, train_classes: Optional[VocabularyLike] = None,
                  reg_class_agnostic: bool = True, num_classes: int = 80, **kwargs):
-        super().__init__(num_classes=num_classes, reg_class_agnostic=reg_class_agnostic, **kwargs)
+        # with_cls=False: mmdet builds (and initialises) no linear classifier; with it on again,
+        # mmdet's forward scores with fc_cls, which is ours
+        super().__init__(num_classes=num_classes, reg_class_agnostic=reg_class_agnostic, with_cls=False,
+                         **kwargs)
+        self.with_cls = True
         classifier = dict(classifier)
         classifier.setdefault('in_channels', self.cls_last_dim)
         classifier.setdefault('background', 'learned')
-        self.fc_cls: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
-        if self.fc_cls.background is None:
+        self.classifier: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
+        if self.classifier.background is None:
             raise ValueError('The box head needs a background logit: classifier background must be '
                              "'learned' (default) or 'zero'.")
-        # the classifier initialises itself; drop mmdet's Normal init of a linear fc_cls
-        self.init_cfg = [c for c in (self.init_cfg or [])
-                         if not (isinstance(c.get('override'), dict) and c['override'].get('name') == 'fc_cls')]
         self.train_classes = TrainClasses(train_classes)
+
+    @property
+    def fc_cls(self) -> TextCosineClassifier:
+        """What mmdet's ``forward`` calls: the classifier."""
+        return self.classifier
 
     # The class count follows the classifier's vocabulary (swappable at test time).
     @property
     def num_classes(self) -> int:
-        classifier = self._modules.get('fc_cls')
+        classifier = self._modules.get('classifier')
         if isinstance(classifier, TextCosineClassifier) and classifier.vocabulary is not None:
             if not self.reg_class_agnostic and len(classifier.vocabulary) != self._num_classes:
                 raise ValueError(
@@ -62,7 +68,7 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
 
     def loss(self, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights,
              reduction_override=None) -> dict:
-        outside = self.train_classes.outside(self.fc_cls, labels.device) if cls_score is not None else None
+        outside = self.train_classes.outside(self.classifier, labels.device) if cls_score is not None else None
         if outside is not None:
             # background column stays; outside classes leave the softmax
             mask = torch.cat([outside, outside.new_zeros(cls_score.shape[-1] - len(outside))])

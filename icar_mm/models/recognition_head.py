@@ -46,8 +46,8 @@ class TextCosineRecognitionHead(BaseHead):
         super().__init__(num_classes=num_classes, in_channels=in_channels, loss_cls=loss_cls, **kwargs)
         classifier = dict(classifier)
         classifier.setdefault('in_channels', in_channels)
-        self.fc_cls: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
-        if self.fc_cls.background is not None:
+        self.classifier: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
+        if self.classifier.background is not None:
             raise ValueError('Action recognition has no background class: leave classifier background unset.')
         self.spatial_type = spatial_type
         self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio else None
@@ -59,7 +59,7 @@ class TextCosineRecognitionHead(BaseHead):
     # The class count follows the classifier's vocabulary (swappable at test time).
     @property
     def num_classes(self) -> Optional[int]:
-        classifier = self._modules.get('fc_cls')
+        classifier = self._modules.get('classifier')
         if isinstance(classifier, TextCosineClassifier) and classifier.vocabulary is not None:
             return len(classifier.vocabulary)
         return self._num_classes
@@ -74,10 +74,10 @@ class TextCosineRecognitionHead(BaseHead):
             x = x.flatten(2).mean(-1)
         if self.dropout is not None:
             x = self.dropout(x)
-        return self.fc_cls(x.flatten(1))
+        return self.classifier(x.flatten(1))
 
     def loss_by_feat(self, cls_scores: torch.Tensor, data_samples) -> Dict:
-        outside = self.train_classes.outside(self.fc_cls, cls_scores.device)
+        outside = self.train_classes.outside(self.classifier, cls_scores.device)
         if outside is not None:
             labels = torch.stack([x.gt_labels.item for x in data_samples]).to(cls_scores.device).view(-1)
             if labels.numel() != len(data_samples):

@@ -26,15 +26,18 @@ Prompt Tuning" and "Pseudo Visual Prompts ... Dual Adapter"):
 """
 from typing import Dict, List, Optional, Sequence, Union
 
+import open_clip
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel, BaseModule, ImgDataPreprocessor
 from mmengine.structures import BaseDataElement
+from open_clip.model import _build_vision_tower
 
-from ..checkpoints import load_projector
-from ..classifier import CLASS_WEIGHTS_FORMAT, TextCosineClassifier
+from ..checkpoints import load_open_clip_visual, load_projector
+from ..classifier import TextCosineClassifier, save_class_weights
 from ..registry import MODELS, build_own
+from ..text import encoder as _registers_model_configs  # noqa: F401  (adds tiny-random-clip to open_clip)
 
 SCORE_TERMS = ('frozen_prompt', 'frozen_text', 'adapted_prompt', 'adapted_text')
 
@@ -83,15 +86,11 @@ class PooledImageEncoder(BaseModule):
 class OpenCLIPImageEncoder(BaseModule):
     """The image tower of an open_clip architecture (output already in the
     joint space), e.g. ``ViT-B-32`` with the same checkpoint as the text side,
-    or ``iCAR-Tiny`` (random, for tests). Nothing is downloaded."""
+    or ``tiny-random-clip`` (random, for tests). Nothing is downloaded."""
 
     def __init__(self, model_name: str = 'ViT-B-32', checkpoint: Optional[str] = None,
                  frozen: bool = True, init_cfg=None):
         super().__init__(init_cfg)
-        import open_clip
-        from open_clip.model import _build_vision_tower
-
-        from ..text import encoder as _registers_model_configs  # noqa: F401  (adds iCAR-Tiny)
         cfg = open_clip.get_model_config(model_name)
         if cfg is None:
             raise ValueError(f'Unknown open_clip model {model_name!r} (see open_clip.list_models()).')
@@ -100,18 +99,9 @@ class OpenCLIPImageEncoder(BaseModule):
         self.visual = _build_vision_tower(self.embed_dim, cfg['vision_cfg'], quick_gelu=cfg.get('quick_gelu', False))
         self.frozen, self.checkpoint = frozen, checkpoint
         if checkpoint:
-            self._load(checkpoint)
+            load_open_clip_visual(self.visual, checkpoint)
         if frozen:
             self.requires_grad_(False)
-
-    def _load(self, path: str):
-        from ..checkpoints import load_strict, read_checkpoint, state_dict_of
-        sd = state_dict_of(read_checkpoint(path))
-        for prefix in ('visual.', 'image_encoder.visual.'):
-            part = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
-            if part:
-                return load_strict(self.visual, part, path, 'open_clip image tower')
-        raise KeyError(f'{path!r} holds no open_clip image tower (keys "visual.*").')
 
     def init_weights(self):
         pass  # weights come from the tower's own init or the checkpoint
@@ -145,6 +135,8 @@ class MultiLabelLoss(nn.Module):
     {1, 0, -1}, -1 ignored. Summed over classes, averaged over samples.
 
     ``dict(type='asl', gamma_neg=4, gamma_pos=0, clip=0.05)`` or ``dict(type='bce')``.
+    Ours, not mmpretrain's ``AsymmetricLoss``: mmpretrain 1.2.0's models do not
+    import with transformers 5 (see requirements/runtime.txt).
     """
 
     def __init__(self, type: str = 'asl', gamma_neg: float = 4., gamma_pos: float = 0.,
@@ -302,18 +294,15 @@ class PVPMultiLabelClassifier(BaseModel):
         return F.normalize(self.prompts, dim=-1)
 
     def encode_sentences(self, sentences: Sequence[str]) -> torch.Tensor:
-        enc = self.classifier.text_encoder
-        if enc is None:
+        """Unit embeddings of sentences from the frozen text encoder (the classifier's chunking)."""
+        if self.classifier.text_encoder is None:
             raise RuntimeError('Training on sentences needs the text encoder; this classifier runs from '
                                'exported class weights.')
         with torch.no_grad():
-            out = [enc.encode_tokens(enc.tokenize(chunk).to(enc.device))
-                   for chunk in (sentences[i:i + 256] for i in range(0, len(sentences), 256))]
-        return F.normalize(torch.cat(out).float(), dim=-1)
+            return self.classifier.encode_texts(list(sentences))
 
     def _logits(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier.scale() * F.linear(F.normalize(features, dim=-1), weights)
-        return logits + self.classifier.bias if self.classifier.bias is not None else logits
+        return self.classifier.logits(features, weights)  # scaled cosines, as every icar_mm head
 
     def image_features(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
         if self.image_encoder is None:
@@ -418,9 +407,7 @@ class PVPMultiLabelClassifier(BaseModel):
         class-weights file, usable by any TextCosineClassifier (``--class-weights``)."""
         emb = self.prompt_embeddings() if which == 'prompts' else self.text_embeddings()
         clf = self.classifier
-        torch.save(dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=clf.vocabulary.to_dict(),
-                        templates=list(clf.test_templates), enriched=clf.enriched,
-                        embeddings=emb.float().cpu().contiguous()), path)
+        save_class_weights(path, clf.vocabulary, emb, clf.test_templates, clf.enriched)
 
 
 __all__ = ['PVPMultiLabelClassifier', 'PooledImageEncoder', 'OpenCLIPImageEncoder',

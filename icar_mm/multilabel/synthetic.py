@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..classifier import CLASS_WEIGHTS_FORMAT
+from ..classifier import save_class_weights
 from ..datasets.synthetic import ALL_CLASSES, render_scene
-from ..text.vocabulary import load_vocabulary
+from ..evaluation.multilabel import multilabel_metrics
 
 
 def scene_objects(num_images: int, seed: int = 0, classes: Sequence[str] = ALL_CLASSES,
@@ -88,9 +88,7 @@ class JointSpace:
 
     def write_class_weights(self, path: str) -> str:
         """The text labels as a class-weights file (what a text encoder would give)."""
-        vocab = load_vocabulary(list(self.classes))
-        torch.save(dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=vocab.to_dict(), templates=['{}'],
-                        enriched=False, embeddings=self.labels.contiguous()), path)
+        save_class_weights(path, list(self.classes), self.labels, templates=['{}'], enriched=False)
         return path
 
 
@@ -121,7 +119,6 @@ def fit_on_embeddings(model, embeddings: torch.Tensor, targets: torch.Tensor, it
 def zero_shot_map(model, features: torch.Tensor, targets: torch.Tensor,
                   weights: Optional[dict] = None) -> float:
     """mAP of the model's mixed logits on image features (``weights``: score_weights override)."""
-    from ..evaluation.multilabel import multilabel_metrics
     saved = dict(model.score_weights)
     if weights is not None:
         model.score_weights = {k: float(weights.get(k, 0.)) for k in saved}

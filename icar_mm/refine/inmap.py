@@ -33,6 +33,8 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..classifier import save_class_weights
+
 __all__ = ['InMaPConfig', 'InMaPResult', 'refine_proxies', 'pseudo_labels', 'write_class_weights']
 
 
@@ -285,17 +287,5 @@ def write_class_weights(path: str, vocabulary, weights: torch.Tensor, templates:
     :meth:`TextCosineClassifier.export_class_weights` writes and
     ``--class-weights`` / ``set_class_weights`` read). ``refinement`` records
     how the weights were obtained (e.g. the InMaP settings)."""
-    from ..classifier import CLASS_WEIGHTS_FORMAT
-    from ..text.vocabulary import load_vocabulary
-    vocab = load_vocabulary(vocabulary)
-    if weights.ndim != 2 or weights.shape[0] != len(vocab):
-        raise ValueError(f'class weights of shape {tuple(weights.shape)} do not match the {len(vocab)} '
-                         'classes of the vocabulary; expected [num_classes, embed_dim].')
-    weights = weights.detach().float().cpu()
-    if not torch.isfinite(weights).all():
-        raise ValueError('class weights contain NaN or infinite values; refusing to write them.')
-    data = dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=vocab.to_dict(), templates=list(templates),
-                enriched=bool(enriched), embeddings=F.normalize(weights, dim=1).contiguous())
-    if refinement is not None:
-        data['refinement'] = refinement
-    torch.save(data, path)
+    extra = dict(refinement=refinement) if refinement is not None else {}
+    save_class_weights(path, vocabulary, weights, templates, enriched, normalize=True, **extra)

@@ -13,7 +13,8 @@ from mmengine.model import BaseModule
 from open_clip.model import _build_text_tower
 from open_clip.transformer import TextTransformer, text_global_pool
 
-from ..registry import MODELS
+from ..checkpoints import load_text_encoder
+from ..registry import MODELS, build_own
 
 # Our tiny test architectures are open_clip model configs (data), next to the real ones.
 open_clip.add_model_config(osp.join(osp.dirname(osp.dirname(__file__)), 'model_configs'))
@@ -33,7 +34,6 @@ class _TextEncoderBase(BaseModule):
     def _finish_init(self):
         self._loads = 0
         if self.checkpoint:
-            from ..checkpoints import load_text_encoder
             load_text_encoder(self, self.checkpoint)
         if self.frozen:
             self.requires_grad_(False)
@@ -93,7 +93,8 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
 
     Args:
         model_name: an open_clip model name (``ViT-B-32``, ``ViT-L-14``, ...)
-            or one of ours (``iCAR-Tiny``, a 2-layer width-64 tower for tests).
+            or one of ours (``tiny-random-clip``: a 2-layer width-64 tower, random
+            init, for tests and the synthetic world).
         checkpoint: optional local file: an open_clip / iCAR checkpoint or our
             own (see :mod:`icar_mm.checkpoints`). Nothing is ever downloaded.
         frozen: freeze the tower (then class embeddings are cached per vocabulary).
@@ -231,7 +232,6 @@ class ICARTextEncoder(HFTextEncoder):
 
 
 def build_text_encoder(cfg) -> _TextEncoderBase:
-    from ..registry import build_own
     return build_own(MODELS, cfg)
 
 

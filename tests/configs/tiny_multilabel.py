@@ -7,9 +7,9 @@ from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
 
 data_root = 'data/synthetic_multilabel/'
 model = dict(
-    classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder', model_name='iCAR-Tiny'),
+    classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip'),
                     vocabulary=list(ALL_CLASSES)),
-    image_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPImageEncoder', model_name='iCAR-Tiny'))
+    image_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPImageEncoder', model_name='tiny-random-clip'))
 train_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, ann_file='sentences.txt', vocabulary=list(ALL_CLASSES)))

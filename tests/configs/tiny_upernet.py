@@ -14,7 +14,7 @@ model = dict(
                   drop_path_rate=0.),
     decode_head=dict(in_channels=[dims, 2 * dims, 4 * dims, 8 * dims], channels=32,
                      classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                                       model_name='iCAR-Tiny'),
+                                                       model_name='tiny-random-clip'),
                                      templates='single')),
     auxiliary_head=dict(in_channels=4 * dims, channels=16, classifier=dict(templates='single')))
 

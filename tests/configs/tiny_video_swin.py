@@ -9,7 +9,7 @@ model = dict(
                   window_size=(2, 4, 4), drop_path_rate=0., checkpoint=None),
     cls_head=dict(in_channels=8 * dims, dropout_ratio=0.,
                   classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                                    model_name='iCAR-Tiny'),
+                                                    model_name='tiny-random-clip'),
                                   projector_checkpoint=None)))
 
 train_pipeline = [
@@ -32,10 +32,10 @@ test_pipeline = [  # 2 clips x 3 crops, averaged by the head (average_clips='pro
 ]
 loader = dict(batch_size=2, num_workers=0, persistent_workers=False)
 train_dataloader = dict(**loader, dataset=dict(
-    classes='synthetic', ann_file=data_root + 'train_list.txt',
+    vocabulary='synthetic', ann_file=data_root + 'train_list.txt',
     data_prefix=dict(video=data_root + 'videos/train'), pipeline=train_pipeline))
 val_dataloader = dict(**loader, dataset=dict(
-    classes='synthetic', ann_file=data_root + 'val_list.txt',
+    vocabulary='synthetic', ann_file=data_root + 'val_list.txt',
     data_prefix=dict(video=data_root + 'videos/val'), pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
