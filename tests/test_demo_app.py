@@ -70,7 +70,8 @@ def test_refuses_large_and_undecodable_uploads(tmp_path, det_data):
 def test_small_images_are_drawn_enlarged_with_their_masks_and_label_maps():
     import numpy as np
     import torch
-    app = demo_app()
+    demo_app()  # tools/ on sys.path
+    import _drawing as app  # the demo's drawing, shared with the inference tools
     image, resize = app.enlarged(np.zeros((128, 100, 3), np.uint8))
     assert image.shape == (614, 480, 3) and resize.scale == (4.8, 614 / 128)
     masks = torch.zeros(2, 128, 100, dtype=torch.bool)

@@ -112,15 +112,14 @@ def draw_detection(model, sample, path: str, thr: float):
     found = [dict(label=classes[int(label)], score=round(float(score), 4), bbox=[round(float(v), 1) for v in box])
              for label, score, box in zip(pred.labels[keep], pred.scores[keep], pred.bboxes[keep])]
     image, resize = enlarged(mmcv.imread(path, channel_order='rgb'))
+    pred = pred[keep].clone()  # kept here: the visualizer's own threshold is exclusive
     if resize is not None:
-        pred = pred[keep].clone()
         pred.bboxes = pred.bboxes * pred.bboxes.new_tensor(resize.scale * 2)
         if 'masks' in pred:
             pred.masks = resize(pred.masks)
-        sample = DetDataSample(pred_instances=pred)
     vis = visualizer('detection')
     vis.dataset_meta = model.dataset_meta
-    vis.add_datasample('result', image, sample, draw_gt=False, pred_score_thr=thr)
+    vis.add_datasample('result', image, DetDataSample(pred_instances=pred), draw_gt=False, pred_score_thr=-1)
     return vis.get_image(), dict(detections=found, classes=classes), f'{len(found)} detections of at least {thr:g}'
 
 

@@ -22,6 +22,7 @@ The terminal shows one line per stage; each stage's full log and config are
 in the work directory (named on its line).
 """
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -73,7 +74,7 @@ TASKS = {
         ('acc/novel_top1', 'novel top-1'), ('acc/base_top1', 'base top-1'), True),
 }
 # detections drawn: those scoring at least this, and each picture's best one
-DETECTION_SCORE = 0.3
+DETECTION_SCORE = 0.15
 PROGRESS = re.compile(r'(?:Iter\(train\) \[\s*(\d+)/(\d+)\]|Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\])')
 
 
@@ -201,11 +202,33 @@ def held_out_examples(task: Task, root: str, num: int) -> list:
     return [(m.replace('ann_dir', 'img_dir').replace('.png', '.jpg'), None) for m in shown][:num], classes
 
 
+@contextlib.contextmanager
+def output_into(log_file: str):
+    """The process's own stdout and stderr (the hosts' log lines and warnings)
+    into a file, at the descriptor level."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_file, 'w') as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
     """Each run's model draws its task's held-out examples (tools/_drawing.py,
     the hosts' visualizers); the first example of every run goes into one
     overview (a row per task, a column per pre-training)."""
     from _drawing import draw_detection, draw_recognition, draw_segmentation
+    from mmcv.ops import nms
 
     from icar_mm.apis import inference, init_model
     pictures, cells = dict(), dict()
@@ -219,13 +242,15 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
         drawn_list = []
         for path, truth in examples:
             sample = inference(model, path)
-            if task.name == 'detection':
-                best = float(sample.pred_instances.scores.max()) if len(sample.pred_instances) else 0.
+            if task.name == 'detection':  # one name per box: its best class (class-agnostic NMS)
+                pred = sample.pred_instances
+                sample.pred_instances = pred[nms(pred.bboxes, pred.scores, 0.5)[1]]
+                best = float(pred.scores.max()) if len(pred) else 0.
                 drawn, found, _ = draw_detection(model, sample, path, min(DETECTION_SCORE, best))
             elif task.name == 'segmentation':
                 drawn, found, _ = draw_segmentation(model, sample, path, 0., hidden=('background', ))
             else:
-                drawn, found, _ = draw_recognition(model, sample, path, 0., topk=3, frames=4, truth=truth)
+                drawn, found, _ = draw_recognition(model, sample, path, 0., topk=3, frames=2, truth=truth)
             name = osp.splitext(osp.basename(path))[0]
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
             drawn_list.append(dict(input=path, truth=truth, picture=osp.join(folder, f'{name}.png'), **found))
@@ -238,7 +263,7 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
 
 def overview(cells: dict, results: list) -> np.ndarray:
     """A grid of drawn examples with row and column titles (RGB)."""
-    height, title, font = 300, 36, cv2.FONT_HERSHEY_SIMPLEX
+    height, title, font = 400, 36, cv2.FONT_HERSHEY_SIMPLEX
     tags = list(dict.fromkeys(r['tag'] for r in results))
     headings = {r['tag']: r['pretraining'] for r in results}
     rows = list(dict.fromkeys(r['task'] for r in results))
@@ -332,7 +357,13 @@ def main():
 
     t = time.time()
     print(f'{"4. drawing held-out examples, novel classes named":<58}', end='', flush=True)
-    pictures = draw_all(results, data_root, osp.join(work, 'pictures'), args.examples)
+    log_file = osp.join(work, 'logs', 'pictures.log')
+    try:
+        with output_into(log_file):
+            pictures = draw_all(results, data_root, osp.join(work, 'pictures'), args.examples)
+    except Exception:
+        print(f' FAILED; full log: {shown(log_file)}')
+        raise
     stage.minutes['pictures'] = round((time.time() - t) / 60, 2)
     print(f' {stage.minutes["pictures"]:4.1f} min   pictures: {shown(osp.join(work, "pictures"))}')
 
