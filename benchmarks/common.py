@@ -1,4 +1,5 @@
 """Timing, memory and result helpers shared by the benchmarks."""
+
 import json
 import os.path as osp
 import resource
@@ -49,8 +50,9 @@ def peak_rss():
 
 # --- machine-readable results, collected by benchmarks/run_all.py ------------------------
 def add_json_option(parser):
-    parser.add_argument('--json', metavar='PATH',
-                        help='also write the measurements as JSON rows (read by benchmarks/run_all.py)')
+    parser.add_argument(
+        '--json', metavar='PATH', help='also write the measurements as JSON rows (read by benchmarks/run_all.py)'
+    )
 
 
 def result(metric, baseline, ours, unit, ratio=None):
@@ -91,5 +93,8 @@ def compare_models(baseline, ours, build_steps, repeats, json_path):
         print(f'{name + " (ms)":<24}{a * 1e3:>{width}.2f}{b * 1e3:>{width}.2f}{ratio:>8.3f}')
     print(f'{"peak RSS growth (MiB)":<24}{growth[0]:>{width}.0f}{growth[1]:>{width}.0f}')
     print(f'{"process peak (MiB)":<24}{"":>{width}}{peak_rss():>{width}.0f}')
-    write_results(json_path, [result(f'{name} vs {baseline}', a * 1e3, b * 1e3, 'ms', ratio)
-                              for name, a, b, ratio in rows] + [result('peak RSS growth', *growth, 'MiB')])
+    write_results(
+        json_path,
+        [result(f'{name} vs {baseline}', a * 1e3, b * 1e3, 'ms', ratio) for name, a, b, ratio in rows]
+        + [result('peak RSS growth', *growth, 'MiB')],
+    )

@@ -13,6 +13,7 @@
    random init, 128 px synthetic scenes): ``inference(model, image)`` against
    mmdet's ``DetInferencer`` on the same model, timed in alternation.
 """
+
 import argparse
 import gzip
 import os
@@ -48,9 +49,14 @@ def wordnet_names(n):
 def vocabulary_switch(args):
     from icar_mm import TextCosineClassifier
     from icar_mm.text import get_templates
+
     torch.manual_seed(0)
-    clf = TextCosineClassifier(text_encoder=dict(type='OpenCLIPTextEncoder', model_name=args.text_model),
-                               templates=list(get_templates('imagenet80')[:args.templates]), enriched=False, in_channels=64).eval()
+    clf = TextCosineClassifier(
+        text_encoder=dict(type='OpenCLIPTextEncoder', model_name=args.text_model),
+        templates=list(get_templates('imagenet80')[: args.templates]),
+        enriched=False,
+        in_channels=64,
+    ).eval()
     names = wordnet_names(args.classes)
     features = torch.randn(8, 64)
     first, second = names, names[::-1]  # two vocabularies of the same size
@@ -66,12 +72,20 @@ def vocabulary_switch(args):
     use(second)
     cached = median_time(lambda: (use(first), use(second)), args.repeats, warmup=1) / 2
     prompts = len(names) * len(clf.test_templates)
-    print(f'vocabulary switch, {len(names)} classes x {len(clf.test_templates)} templates '
-          f'({prompts} prompts, {args.text_model}, frozen):')
+    print(
+        f'vocabulary switch, {len(names)} classes x {len(clf.test_templates)} templates '
+        f'({prompts} prompts, {args.text_model}, frozen):'
+    )
     print(f'  first use (encoder runs): {uncached * 1e3:10.1f} ms')
     print(f'  switch back (cached):     {cached * 1e3:10.3f} ms   ratio {cached / uncached:.2e}')
-    return [result(f'vocabulary switch, {len(names)} x {len(clf.test_templates)}: cached vs first use',
-                   uncached * 1e3, cached * 1e3, 'ms')]
+    return [
+        result(
+            f'vocabulary switch, {len(names)} x {len(clf.test_templates)}: cached vs first use',
+            uncached * 1e3,
+            cached * 1e3,
+            'ms',
+        )
+    ]
 
 
 def per_image(args):
@@ -79,18 +93,21 @@ def per_image(args):
 
     from icar_mm import inference, init_model
     from icar_mm.datasets.synthetic import write_detection_set
+
     tmp = tempfile.mkdtemp()
     write_detection_set(tmp, 'val', num_images=2, seed=1)
     image = osp.join(tmp, 'images', 'val', sorted(os.listdir(osp.join(tmp, 'images', 'val')))[0])
     torch.manual_seed(0)
-    model = init_model(osp.join(REPO, 'tests', 'configs', 'tiny_ov_mask_rcnn.py'), vocabulary='synthetic',
-                       device='cpu')
+    model = init_model(osp.join(REPO, 'tests', 'configs', 'tiny_ov_mask_rcnn.py'), vocabulary='synthetic', device='cpu')
     host = DetInferencer(model=model.cfg, weights=None, device='cpu', show_progress=False, palette='random')
     host.model = model  # the same weights and vocabulary: only the calling path differs
-    host_s, ours_s, ratio = paired_medians(lambda: host(image, return_datasamples=True),
-                                           lambda: inference(model, image), args.repeats)
-    print(f'per-image detection (tiny OV Mask R-CNN, 128 px, CPU): DetInferencer {host_s * 1e3:.1f} ms, '
-          f'inference() {ours_s * 1e3:.1f} ms, ratio {ratio:.3f}')
+    host_s, ours_s, ratio = paired_medians(
+        lambda: host(image, return_datasamples=True), lambda: inference(model, image), args.repeats
+    )
+    print(
+        f'per-image detection (tiny OV Mask R-CNN, 128 px, CPU): DetInferencer {host_s * 1e3:.1f} ms, '
+        f'inference() {ours_s * 1e3:.1f} ms, ratio {ratio:.3f}'
+    )
     return [result('per-image detection: inference() vs DetInferencer', host_s * 1e3, ours_s * 1e3, 'ms', ratio)]
 
 

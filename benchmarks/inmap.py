@@ -14,6 +14,7 @@ work). Peak memory is what a run with Sinkhorn adds on top of the inputs: the
 CUDA allocator's peak, or on CPU the process RSS sampled every 0.5 ms. The
 outputs of both are compared (max abs difference of the proxies).
 """
+
 import argparse
 import ctypes
 import os.path as osp
@@ -41,7 +42,7 @@ def published_sinkhorn(M, tau_t=0.01, gamma=0.0, iters=20):
     P /= row
     if gamma > 0:
         q = torch.sum(P, dim=0, keepdim=True)
-        q = q ** gamma
+        q = q**gamma
         q /= torch.sum(q)
     for _ in range(iters):
         P /= torch.sum(P, dim=0, keepdim=True)
@@ -69,7 +70,7 @@ def published_image_opt(feat, init_classifier, plabel, lr=10, iters=2000, tau_i=
         grad = feat.T @ prob - base
         temp = torch.norm(grad)
         if temp > pre_norm:
-            lr /= 2.
+            lr /= 2.0
         pre_norm = temp
         classifier -= (lr / (ins * tau_i)) * grad
         classifier = F.normalize(classifier, dim=0)
@@ -154,7 +155,7 @@ def make_inputs(n, c, d, device, seed=0):
     text = F.normalize(torch.randn(c, d, generator=g), dim=1)
     centres = F.normalize(text + 0.8 * F.normalize(torch.randn(c, d, generator=g), dim=1), dim=1)
     labels = torch.randint(c, (n,), generator=g)
-    feats = F.normalize(centres[labels] + 0.6 * torch.randn(n, d, generator=g) / d ** 0.5, dim=1)
+    feats = F.normalize(centres[labels] + 0.6 * torch.randn(n, d, generator=g) / d**0.5, dim=1)
     return feats.to(device), text.to(device)
 
 
@@ -163,8 +164,9 @@ def main():
     parser.add_argument('--features', type=int, default=50000)
     parser.add_argument('--classes', type=int, default=1000)
     parser.add_argument('--dim', type=int, default=512)
-    parser.add_argument('--iters', type=int, default=5,
-                        help=f'gradient steps timed per run (published: {PUBLISHED_ITERS})')
+    parser.add_argument(
+        '--iters', type=int, default=5, help=f'gradient steps timed per run (published: {PUBLISHED_ITERS})'
+    )
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--chunk-size', type=int, default=16384)
     parser.add_argument('--device', default='cpu')
@@ -172,45 +174,65 @@ def main():
     args = parser.parse_args()
     device = torch.device(args.device)
     feat, text = make_inputs(args.features, args.classes, args.dim, device)
-    print(f'InMaP: {args.features} features x {args.classes} classes x {args.dim} dims, float32, '
-          f'{device.type}, {torch.get_num_threads()} threads; {args.iters} gradient steps per run '
-          f'(published: {PUBLISHED_ITERS}; the 2000-step total is extrapolated), median of {args.repeats}')
+    print(
+        f'InMaP: {args.features} features x {args.classes} classes x {args.dim} dims, float32, '
+        f'{device.type}, {torch.get_num_threads()} threads; {args.iters} gradient steps per run '
+        f'(published: {PUBLISHED_ITERS}; the 2000-step total is extrapolated), median of {args.repeats}'
+    )
     if args.iters < PUBLISHED_ITERS:
         print(f'NOTE: --iters {args.iters} < {PUBLISHED_ITERS}: both variants run the same reduced step count.')
     timings, outputs = {}, {}
     for name, fn in (('published', published), ('ours', ours)):
-        run = (lambda sinkhorn, iters: fn(feat, text, sinkhorn, iters, args.chunk_size))
+
+        def run(sinkhorn, iters, fn=fn):
+            return fn(feat, text, sinkhorn, iters, args.chunk_size)
+
         run(False, 1)  # warm-up
-        labels = {mode: median_time(lambda: run(mode == 'sinkhorn', 0), device, args.repeats)
-                  for mode in ('plain', 'sinkhorn')}
-        total = median_time(lambda: outputs.__setitem__((name, 'plain'), run(False, args.iters)),
-                            device, args.repeats)
+        labels = {
+            mode: median_time(lambda: run(mode == 'sinkhorn', 0), device, args.repeats)
+            for mode in ('plain', 'sinkhorn')
+        }
+        total = median_time(lambda: outputs.__setitem__((name, 'plain'), run(False, args.iters)), device, args.repeats)
         step = max(total - labels['plain'], 0.0) / max(args.iters, 1)
         # peak over both phases (labels with Sinkhorn, then a gradient step)
         mem = peak_extra_mib(lambda: outputs.__setitem__((name, 'sinkhorn'), run(True, args.iters)), device)
         timings[name] = (labels, step, mem)
-    diffs = {mode: float((outputs['ours', mode] - outputs['published', mode]).abs().max())
-             for mode in ('plain', 'sinkhorn')}
+    diffs = {
+        mode: float((outputs['ours', mode] - outputs['published', mode]).abs().max()) for mode in ('plain', 'sinkhorn')
+    }
 
-    head = (f'{"variant":10} {"labels s":>9} {"+Sinkhorn s":>12} {"step ms":>8} '
-            f'{"2000 steps s":>13} {"peak MiB":>9}')
+    head = f'{"variant":10} {"labels s":>9} {"+Sinkhorn s":>12} {"step ms":>8} {"2000 steps s":>13} {"peak MiB":>9}'
     print('\n' + head + '\n' + '-' * len(head))
     rows = {}
     for name, (labels, step, mem) in timings.items():
-        rows[name] = (labels['plain'], labels['sinkhorn'], 1e3 * step,
-                      labels['plain'] + PUBLISHED_ITERS * step, mem)
-        print(f'{name:10} {rows[name][0]:9.2f} {rows[name][1]:12.2f} {rows[name][2]:8.1f} '
-              f'{rows[name][3]:13.1f} {rows[name][4]:9.0f}')
+        rows[name] = (labels['plain'], labels['sinkhorn'], 1e3 * step, labels['plain'] + PUBLISHED_ITERS * step, mem)
+        print(
+            f'{name:10} {rows[name][0]:9.2f} {rows[name][1]:12.2f} {rows[name][2]:8.1f} '
+            f'{rows[name][3]:13.1f} {rows[name][4]:9.0f}'
+        )
     ratios = [a / b if b > 0 else float('nan') for a, b in zip(rows['published'], rows['ours'])]
-    print(f'{"pub/ours":10} {ratios[0]:8.2f}x {ratios[1]:11.2f}x {ratios[2]:7.2f}x {ratios[3]:12.2f}x '
-          f'{ratios[4]:8.2f}x')
-    print(f'max |ours - published| after {args.iters} steps: {diffs["plain"]:.2e} (plain), '
-          f'{diffs["sinkhorn"]:.2e} (Sinkhorn)')
+    print(
+        f'{"pub/ours":10} {ratios[0]:8.2f}x {ratios[1]:11.2f}x {ratios[2]:7.2f}x {ratios[3]:12.2f}x {ratios[4]:8.2f}x'
+    )
+    print(
+        f'max |ours - published| after {args.iters} steps: {diffs["plain"]:.2e} (plain), '
+        f'{diffs["sinkhorn"]:.2e} (Sinkhorn)'
+    )
     print('peak MiB: memory beyond the inputs during labels with Sinkhorn + the steps.')
-    metrics = [('pseudo labels', 's'), ('pseudo labels +Sinkhorn', 's'), ('gradient step', 'ms'),
-               (f'{PUBLISHED_ITERS} steps (extrapolated)', 's'), ('peak extra memory', 'MiB')]
-    write_results(args.json, [result(f'{metric} vs published', base, ours, unit)
-                              for (metric, unit), base, ours in zip(metrics, rows['published'], rows['ours'])])
+    metrics = [
+        ('pseudo labels', 's'),
+        ('pseudo labels +Sinkhorn', 's'),
+        ('gradient step', 'ms'),
+        (f'{PUBLISHED_ITERS} steps (extrapolated)', 's'),
+        ('peak extra memory', 'MiB'),
+    ]
+    write_results(
+        args.json,
+        [
+            result(f'{metric} vs published', base, ours, unit)
+            for (metric, unit), base, ours in zip(metrics, rows['published'], rows['ours'])
+        ],
+    )
 
 
 if __name__ == '__main__':

@@ -13,6 +13,7 @@ Scenarios (each a fixed seed, labels used only to score):
   longtail  as ``gap`` with class frequencies falling 20x from head to tail
             (a uniform Sinkhorn prior is wrong here; gamma > 0 softens it)
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -40,9 +41,9 @@ def scenario(name, n, c, d, shift, spread, seed=0):
         labels = torch.multinomial(freq / freq.sum(), n, replacement=True, generator=g)
     else:
         labels = torch.randint(c, (n,), generator=g)
-    feats = F.normalize(centres[labels] + spread * torch.randn(n, d, generator=g) / d ** 0.5, dim=1)
+    feats = F.normalize(centres[labels] + spread * torch.randn(n, d, generator=g) / d**0.5, dim=1)
     if name == 'hubs':
-        hubs = torch.randperm(c, generator=g)[:max(1, c // 20)]
+        hubs = torch.randperm(c, generator=g)[: max(1, c // 20)]
         text[hubs] = F.normalize(text[hubs] + 1.5 * F.normalize(feats.mean(0), dim=0), dim=1)
     return feats, labels, text
 
@@ -62,10 +63,15 @@ def main():
     parser.add_argument('--scenarios', default='gap,hubs,longtail')
     add_json_option(parser)
     args = parser.parse_args()
-    variants = [('InMaP', dict()), ('+Sinkhorn', dict(sinkhorn=True)),
-                ('+Sinkhorn g=0.5', dict(sinkhorn=True, gamma=0.5))]
-    print(f'top-1 % on {args.features} synthetic features, {args.classes} classes, {args.dim}-d; '
-          f'InMaP with the published settings, {args.iters} steps')
+    variants = [
+        ('InMaP', dict()),
+        ('+Sinkhorn', dict(sinkhorn=True)),
+        ('+Sinkhorn g=0.5', dict(sinkhorn=True, gamma=0.5)),
+    ]
+    print(
+        f'top-1 % on {args.features} synthetic features, {args.classes} classes, {args.dim}-d; '
+        f'InMaP with the published settings, {args.iters} steps'
+    )
     head = f'{"scenario":9} {"text proxies":>12} ' + ' '.join(f'{v:>15}' for v, _ in variants) + f' {"time s":>7}'
     print(head + '\n' + '-' * len(head))
     rows = []
@@ -80,8 +86,9 @@ def main():
         elapsed = (time.perf_counter() - start) / len(variants)
         text_acc = accuracy(feats, text, labels)
         print(f'{name:9} {text_acc:12.1f} ' + ' '.join(f'{a:15.1f}' for a in cells) + f' {elapsed:7.1f}')
-        rows += [result(f'{name}: {variant} vs text', text_acc, acc, 'top-1 %')
-                 for (variant, _), acc in zip(variants, cells)]
+        rows += [
+            result(f'{name}: {variant} vs text', text_acc, acc, 'top-1 %') for (variant, _), acc in zip(variants, cells)
+        ]
     write_results(args.json, rows)
 
 

@@ -9,6 +9,7 @@ for the whole recognizer and of the head alone, timed in alternation, the
 median ratio cosine / linear for each, and peak memory (process RSS growth
 while each model runs; the linear model runs first, as the peak only grows).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -24,22 +25,38 @@ def build(cosine: bool, args):
     from mmaction.registry import MODELS
     from mmaction.utils import register_all_modules
     from mmengine.registry import DefaultScope
+
     register_all_modules()
     dims = args.embed_dims
-    head = dict(type='I3DHead', num_classes=400, in_channels=8 * dims, dropout_ratio=0.5,
-                average_clips='prob')
+    head = dict(type='I3DHead', num_classes=400, in_channels=8 * dims, dropout_ratio=0.5, average_clips='prob')
     if cosine:
-        head = dict(type='icar_mm.TextCosineRecognitionHead', in_channels=8 * dims, dropout_ratio=0.5,
-                    average_clips='prob',
-                    classifier=dict(text_encoder=dict(type='OpenCLIPTextEncoder', model_name=args.text_model),
-                                    vocabulary='kinetics400', templates='video_single'))
-    cfg = dict(type='Recognizer3D',
-               backbone=dict(type='icar_mm.ICARSwin3D', arch=dict(embed_dims=dims, depths=[2, 2, 2, 2],
-                                                                   num_heads=[2, 4, 8, 16]),
-                             window_size=(4, 7, 7), drop_path_rate=0.),
-               cls_head=head,
-               data_preprocessor=dict(type='ActionDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                                      std=[58.395, 57.12, 57.375], format_shape='NCTHW'))
+        head = dict(
+            type='icar_mm.TextCosineRecognitionHead',
+            in_channels=8 * dims,
+            dropout_ratio=0.5,
+            average_clips='prob',
+            classifier=dict(
+                text_encoder=dict(type='OpenCLIPTextEncoder', model_name=args.text_model),
+                vocabulary='kinetics400',
+                templates='video_single',
+            ),
+        )
+    cfg = dict(
+        type='Recognizer3D',
+        backbone=dict(
+            type='icar_mm.ICARSwin3D',
+            arch=dict(embed_dims=dims, depths=[2, 2, 2, 2], num_heads=[2, 4, 8, 16]),
+            window_size=(4, 7, 7),
+            drop_path_rate=0.0,
+        ),
+        cls_head=head,
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            format_shape='NCTHW',
+        ),
+    )
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmaction'):
         model = MODELS.build(cfg)
@@ -50,6 +67,7 @@ def build(cosine: bool, args):
 
 def batch(model, args):
     from mmaction.structures import ActionDataSample
+
     torch.manual_seed(1)
     samples = [ActionDataSample().set_gt_labels(torch.randint(400, (1,))) for _ in range(args.batch)]
     inputs = [torch.rand(1, 3, args.frames, args.size, args.size) * 255 for _ in range(args.batch)]
@@ -80,6 +98,7 @@ def steps(model, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
     return {'inference': infer, 'train step': train_step, 'head alone, infer': head_only}
 
 
@@ -93,11 +112,15 @@ def main():
     parser.add_argument('--text-model', default='ViT-B-32')
     add_json_option(parser)
     args = parser.parse_args()
-    print(f'Video Swin (dims {args.embed_dims}, depths 2-2-2-2), {args.batch} x {args.frames} frames x '
-          f'{args.size}px, 400 Kinetics classes, text tower {args.text_model} (frozen, cached), '
-          f'one template (cached; the forward cost does not depend on the template count), threads={torch.get_num_threads()}')
-    compare_models('I3DHead', 'TextCosineRecognitionHead',
-                   lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
+    print(
+        f'Video Swin (dims {args.embed_dims}, depths 2-2-2-2), {args.batch} x {args.frames} frames x '
+        f'{args.size}px, 400 Kinetics classes, text tower {args.text_model} (frozen, cached), '
+        'one template (cached; the forward cost does not depend on the template count), '
+        f'threads={torch.get_num_threads()}'
+    )
+    compare_models(
+        'I3DHead', 'TextCosineRecognitionHead', lambda cosine: steps(build(cosine, args), args), args.repeats, args.json
+    )
 
 
 if __name__ == '__main__':

@@ -10,6 +10,7 @@ processes distort each other's timings), prints its own tables as it goes and
 writes its measurements with ``--json``; the combined rows go to ``--out``.
 A benchmark that fails is a row of the table and makes the exit status 1.
 """
+
 import argparse
 import json
 import math
@@ -24,8 +25,18 @@ HERE = osp.dirname(osp.abspath(__file__))
 # name -> arguments of its --quick run: smaller sizes, fewer repeats, and the tiny text tower
 # where encoding a large vocabulary with ViT-B-32 would take most of the time
 BENCHMARKS = {
-    'text_classifier': ['--classes', '100', '--templates', '8', '--cpu-max-prompts', '96',
-                        '--rois', '256', '--repeats', '50'],
+    'text_classifier': [
+        '--classes',
+        '100',
+        '--templates',
+        '8',
+        '--cpu-max-prompts',
+        '96',
+        '--rois',
+        '256',
+        '--repeats',
+        '50',
+    ],
     'detection_head': ['--size', '256', '--repeats', '3', '--text-model', 'tiny-random-clip'],
     'segmentation_head': ['--size', '128', '--repeats', '3', '--text-model', 'tiny-random-clip'],
     'recognition_head': ['--frames', '4', '--size', '64', '--repeats', '3', '--text-model', 'tiny-random-clip'],
@@ -66,8 +77,16 @@ def table(rows, failures):
         if name in failures:
             lines.append((name, f'FAILED: {failures[name]}', '', '', '', ''))
         for i, r in enumerate(group):
-            lines.append((name if i == 0 else '', f'{r["metric"]} ({r["unit"]})', number(r['baseline']),
-                          number(r['ours']), number(r['ratio']), f'{r["peak_mib"]:.0f}' if i == 0 else ''))
+            lines.append(
+                (
+                    name if i == 0 else '',
+                    f'{r["metric"]} ({r["unit"]})',
+                    number(r['baseline']),
+                    number(r['ours']),
+                    number(r['ratio']),
+                    f'{r["peak_mib"]:.0f}' if i == 0 else '',
+                )
+            )
     widths = [max(len(str(cell)) for cell in column) for column in zip(COLUMNS, *lines)]
     align = ['<', '<', '>', '>', '>', '>']
     fmt = '  '.join(f'{{:{a}{w}}}' for a, w in zip(align, widths))
@@ -77,13 +96,23 @@ def table(rows, failures):
 
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='ratio = ours / baseline (times and memory: < 1 is better; accuracy and mAP: > 1 is better).')
-    parser.add_argument('--quick', action='store_true',
-                        help='small sizes, few repeats and the tiny text tower in the head benchmarks, so that '
-                             'everything finishes in a few minutes: numbers for smoke checks only, not for quoting')
-    parser.add_argument('--only', nargs='+', metavar='NAME', choices=list(BENCHMARKS),
-                        help=f'run only these benchmarks: {", ".join(BENCHMARKS)}')
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='ratio = ours / baseline (times and memory: < 1 is better; accuracy and mAP: > 1 is better).',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='small sizes, few repeats and the tiny text tower in the head benchmarks, so that '
+        'everything finishes in a few minutes: numbers for smoke checks only, not for quoting',
+    )
+    parser.add_argument(
+        '--only',
+        nargs='+',
+        metavar='NAME',
+        choices=list(BENCHMARKS),
+        help=f'run only these benchmarks: {", ".join(BENCHMARKS)}',
+    )
     parser.add_argument('--out', metavar='PATH', help='write the combined rows as JSON')
     args = parser.parse_args()
 
@@ -97,17 +126,30 @@ def main():
             print(f'=== {name}: {"FAILED, " + error if error else "done"} in {wall[name]:.0f} s', flush=True)
     total = time.perf_counter() - start
 
-    print(f'\n{"QUICK sizes: smoke check only, not for quoting. " if args.quick else ""}'
-          f'{len(names)} benchmark(s), {len(failures)} failed, {total:.0f} s in all\n')
+    print(
+        f'\n{"QUICK sizes: smoke check only, not for quoting. " if args.quick else ""}'
+        f'{len(names)} benchmark(s), {len(failures)} failed, {total:.0f} s in all\n'
+    )
     print(table(rows, failures))
-    print('\nratio = ours / baseline, both measured in the same process (timing ratios: median of paired '
-          'ratios where the benchmark times in alternation).\nTimes and memory: < 1 is better; '
-          'accuracy and mAP (%): > 1 is better.\npeak MiB: peak RSS of the benchmark\'s whole process '
-          '(ru_maxrss: both models, the libraries and the inputs).')
+    print(
+        '\nratio = ours / baseline, both measured in the same process (timing ratios: median of paired '
+        'ratios where the benchmark times in alternation).\nTimes and memory: < 1 is better; '
+        "accuracy and mAP (%): > 1 is better.\npeak MiB: peak RSS of the benchmark's whole process "
+        '(ru_maxrss: both models, the libraries and the inputs).'
+    )
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(quick=args.quick, failures=failures, wall_s=wall, total_s=total,
-                           rows=[r for group in rows.values() for r in group]), f, indent=1)
+            json.dump(
+                dict(
+                    quick=args.quick,
+                    failures=failures,
+                    wall_s=wall,
+                    total_s=total,
+                    rows=[r for group in rows.values() for r in group],
+                ),
+                f,
+                indent=1,
+            )
         print(f'rows written to {args.out}')
     sys.exit(1 if failures else 0)
 

@@ -7,6 +7,7 @@ Prints median times of inference (vocabulary cached) and of a training step
 (decode + auxiliary head), measured in alternation so both models see the same
 machine state, the ratio cosine / mmseg for each, and peak memory.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -22,18 +23,28 @@ def build(cosine: bool, args):
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
     from mmengine.utils import get_installed_path
-
     from mmseg.registry import MODELS
     from mmseg.utils import register_all_modules
+
     register_all_modules()
-    cfg = Config.fromfile(osp.join(get_installed_path('mmseg'), '.mim', 'configs', 'swin',
-                                   'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py'))
+    cfg = Config.fromfile(
+        osp.join(
+            get_installed_path('mmseg'),
+            '.mim',
+            'configs',
+            'swin',
+            'swin-tiny-patch4-window7-in1k-pre_upernet_8xb2-160k_ade20k-512x512.py',
+        )
+    )
     cfg.model.backbone.init_cfg = None
     cfg.model.data_preprocessor.size = (args.size, args.size)
     if cosine:
         cfg.model.type = 'icar_mm.TextEncoderDecoder'
-        classifier = dict(text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name=args.text_model),
-                          vocabulary='ade20k_150', templates='single')
+        classifier = dict(
+            text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name=args.text_model),
+            vocabulary='ade20k_150',
+            templates='single',
+        )
         cfg.model.decode_head.type = 'icar_mm.TextCosineUPerHead'
         cfg.model.decode_head.classifier = classifier
         cfg.model.auxiliary_head.type = 'icar_mm.TextCosineFCNHead'
@@ -50,11 +61,16 @@ def build(cosine: bool, args):
 def batch(model, args):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     torch.manual_seed(1)
     s = args.size
-    samples = [SegDataSample(metainfo=dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s)),
-                             gt_sem_seg=PixelData(data=torch.randint(150, (1, s, s))))
-               for _ in range(args.batch)]
+    samples = [
+        SegDataSample(
+            metainfo=dict(img_shape=(s, s), ori_shape=(s, s), pad_shape=(s, s)),
+            gt_sem_seg=PixelData(data=torch.randint(150, (1, s, s))),
+        )
+        for _ in range(args.batch)
+    ]
     data = dict(inputs=[torch.rand(3, s, s) * 255 for _ in range(args.batch)], data_samples=samples)
     return model.data_preprocessor(data, training=True)
 
@@ -75,6 +91,7 @@ def steps(model, args):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+
     return {'inference': infer, 'train step': train_step}
 
 
@@ -86,10 +103,13 @@ def main():
     parser.add_argument('--text-model', default='ViT-B-32')
     add_json_option(parser)
     args = parser.parse_args()
-    print(f'UPerNet Swin-T, {args.batch} x {args.size}px, 150 ADE20K classes, text tower '
-          f'{args.text_model} (frozen, cached), threads={torch.get_num_threads()}')
-    compare_models('UPerHead+FCNHead', 'TextCosine heads',
-                   lambda cosine: steps(build(cosine, args), args), args.repeats, args.json)
+    print(
+        f'UPerNet Swin-T, {args.batch} x {args.size}px, 150 ADE20K classes, text tower '
+        f'{args.text_model} (frozen, cached), threads={torch.get_num_threads()}'
+    )
+    compare_models(
+        'UPerHead+FCNHead', 'TextCosine heads', lambda cosine: steps(build(cosine, args), args), args.repeats, args.json
+    )
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ run in the same process.
    (``--rois`` features x classes): median time ratio.
 3. Peak memory of each step (CUDA allocator peak, or process RSS growth on CPU).
 """
+
 import argparse
 import os
 import os.path as osp
@@ -64,23 +65,31 @@ def median_time(fn, device, repeats, warmup=3):
 
 def vocabulary(num_classes):
     """Enriched classes, as iCAR prompts them: a name plus a one-sentence description."""
-    return [(f'object kind {i}', f'a common household object of kind {i}, small and often made of plastic.')
-            for i in range(num_classes)]
+    return [
+        (f'object kind {i}', f'a common household object of kind {i}, small and often made of plastic.')
+        for i in range(num_classes)
+    ]
 
 
 def build_weights(model_name, args, device):
     """Seconds to build class weights, trimmed (ours) vs full-length batches.
     On CPU, towers other than tiny-random-clip run on the first classes only (at most
     ``--cpu-max-prompts`` prompts) and times are scaled to all classes."""
-    templates = (get_templates('imagenet80')[:args.templates] if args.templates <= 80
-                 else [f'template {i} of a {{}}.' for i in range(args.templates)])
+    templates = (
+        get_templates('imagenet80')[: args.templates]
+        if args.templates <= 80
+        else [f'template {i} of a {{}}.' for i in range(args.templates)]
+    )
     num_classes = args.classes
     if device.type == 'cpu' and model_name != 'tiny-random-clip':
         num_classes = min(num_classes, max(1, args.cpu_max_prompts // len(templates)))
     torch.manual_seed(0)
     encoder = OpenCLIPTextEncoder(model_name).to(device)
-    clf = TextCosineClassifier(encoder, vocabulary(num_classes), templates=templates,
-                               text_chunk_size=args.chunk).to(device).eval()
+    clf = (
+        TextCosineClassifier(encoder, vocabulary(num_classes), templates=templates, text_chunk_size=args.chunk)
+        .to(device)
+        .eval()
+    )
     reset_peak(device)
     sync(device)
     t0 = time.perf_counter()
@@ -105,8 +114,11 @@ def build_weights(model_name, args, device):
 
 def forward_ratio(args, device):
     torch.manual_seed(0)
-    clf = TextCosineClassifier(dict(type='OpenCLIPTextEncoder', model_name=args.forward_model),
-                               vocabulary(args.classes)).to(device).eval()
+    clf = (
+        TextCosineClassifier(dict(type='OpenCLIPTextEncoder', model_name=args.forward_model), vocabulary(args.classes))
+        .to(device)
+        .eval()
+    )
     # same shape: features of the text embedding size -> classes
     dim = clf.embed_dim
     linear = nn.Linear(dim, args.classes).to(device).eval()  # as the fc_cls it replaces (with bias)
@@ -141,11 +153,16 @@ def main():
     parser.add_argument('--templates', type=int, default=80)
     parser.add_argument('--models', nargs='+', default=['tiny-random-clip', 'ViT-B-32'])
     parser.add_argument('--chunk', type=int, default=1024, help='prompts per text-encoder batch')
-    parser.add_argument('--cpu-max-prompts', type=int, default=1600,
-                        help='on CPU, larger towers run on this many prompts (times scaled)')
+    parser.add_argument(
+        '--cpu-max-prompts',
+        type=int,
+        default=1600,
+        help='on CPU, larger towers run on this many prompts (times scaled)',
+    )
     parser.add_argument('--rois', type=int, default=1024, help='features per classifier forward')
-    parser.add_argument('--forward-model', default='ViT-B-32',
-                        help='text tower whose embedding size sets the forward shape')
+    parser.add_argument(
+        '--forward-model', default='ViT-B-32', help='text tower whose embedding size sets the forward shape'
+    )
     parser.add_argument('--repeats', type=int, default=200, help='paired forward calls')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     add_json_option(parser)
@@ -154,26 +171,37 @@ def main():
     torch.set_num_threads(int(os.environ.get('OMP_NUM_THREADS', os.cpu_count() or 1)))
     print(f'device={device} threads={torch.get_num_threads()} torch={torch.__version__}')
 
-    print(f'\n1. class weights for {args.classes} classes x {args.templates} templates '
-          f'({args.classes * args.templates} prompts)')
+    print(
+        f'\n1. class weights for {args.classes} classes x {args.templates} templates '
+        f'({args.classes * args.templates} prompts)'
+    )
     print(f'{"text tower":<12} {"ours (s)":>10} {"77-token (s)":>13} {"ratio":>7} {"peak MiB":>9}')
     rows = []
     for name in args.models:
         ours, full, mem, estimated = build_weights(name, args, device)
         mark = '*' if estimated else ' '
         print(f'{name:<12} {ours:>9.2f}{mark} {full:>12.2f}{mark} {ours / full:>7.2f} {mem:>9.0f}')
-        rows.append(result(f'class weights {name} {args.classes}x{args.templates} vs 77-token'
-                           + (', scaled' if estimated else ''), full, ours, 's'))
+        rows.append(
+            result(
+                f'class weights {name} {args.classes}x{args.templates} vs 77-token' + (', scaled' if estimated else ''),
+                full,
+                ours,
+                's',
+            )
+        )
     if device.type == 'cpu':
         print(f'* on CPU: measured on the first {args.cpu_max_prompts} prompts, scaled to all classes')
 
     ours, base, ratio, dim = forward_ratio(args, device)
-    print(f'\n2. forward of {args.rois} x {dim} features over {args.classes} classes '
-          f'(medians of {args.repeats} paired calls)')
+    print(
+        f'\n2. forward of {args.rois} x {dim} features over {args.classes} classes '
+        f'(medians of {args.repeats} paired calls)'
+    )
     print(f'{"nn.Linear (ms)":>15} {"cached cosine (ms)":>19} {"median ratio":>13}')
     print(f'{base * 1e3:>15.3f} {ours * 1e3:>19.3f} {ratio:>13.3f}')
-    rows.append(result(f'cached forward {args.rois}x{dim}->{args.classes} vs nn.Linear',
-                       base * 1e3, ours * 1e3, 'ms', ratio))
+    rows.append(
+        result(f'cached forward {args.rois}x{dim}->{args.classes} vs nn.Linear', base * 1e3, ours * 1e3, 'ms', ratio)
+    )
     write_results(args.json, rows)
 
 

@@ -1,4 +1,5 @@
 """icar_mm: iCAR-pretrained encoders and text-generated cosine heads for OpenMMLab."""
+
 from . import compat  # noqa: F401  (host fixes for torch 2.14, see compat.py)
 
 __version__ = '0.1.0'
@@ -33,6 +34,7 @@ def __getattr__(name):
     if name not in _EXPORTS:
         raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
     import importlib
+
     value = getattr(importlib.import_module(f'{__name__}.{_EXPORTS[name]}'), name)
     globals()[name] = value
     return value

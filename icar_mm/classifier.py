@@ -16,6 +16,7 @@ Frozen-encoder embeddings are cached per (vocabulary, templates, prompt style,
 encoder weights, device), so the text encoder runs once per vocabulary, never
 per forward.
 """
+
 import base64
 import json
 import math
@@ -74,29 +75,32 @@ class TextCosineClassifier(BaseModule):
         text_chunk_size: prompts per text-encoder batch.
     """
 
-    def __init__(self,
-                 text_encoder: Union[dict, nn.Module, None] = None,
-                 vocabulary: Optional[VocabularyLike] = None,
-                 in_channels: Optional[int] = None,
-                 projection: Optional[bool] = None,
-                 templates: Union[str, Sequence[str]] = 'single',
-                 test_templates: Union[str, Sequence[str], None] = None,
-                 enriched: bool = True,
-                 train_templates: str = 'random',
-                 logit_scale: float = 1 / 0.05,
-                 learnable_scale: bool = False,
-                 max_logit_scale: float = 1 / 0.01,
-                 background: Optional[str] = None,
-                 background_class: Optional[str] = None,
-                 bias: Optional[float] = None,
-                 class_weights: Optional[str] = None,
-                 projector_checkpoint: Optional[str] = None,
-                 text_chunk_size: int = 256,
-                 init_cfg=None):
+    def __init__(
+        self,
+        text_encoder: Union[dict, nn.Module, None] = None,
+        vocabulary: Optional[VocabularyLike] = None,
+        in_channels: Optional[int] = None,
+        projection: Optional[bool] = None,
+        templates: Union[str, Sequence[str]] = 'single',
+        test_templates: Union[str, Sequence[str], None] = None,
+        enriched: bool = True,
+        train_templates: str = 'random',
+        logit_scale: float = 1 / 0.05,
+        learnable_scale: bool = False,
+        max_logit_scale: float = 1 / 0.01,
+        background: Optional[str] = None,
+        background_class: Optional[str] = None,
+        bias: Optional[float] = None,
+        class_weights: Optional[str] = None,
+        projector_checkpoint: Optional[str] = None,
+        text_chunk_size: int = 256,
+        init_cfg=None,
+    ):
         super().__init__(init_cfg)
         if text_encoder is None and class_weights is None:
-            raise ValueError('TextCosineClassifier needs a text_encoder config, or exported '
-                             'class_weights to run without one.')
+            raise ValueError(
+                'TextCosineClassifier needs a text_encoder config, or exported class_weights to run without one.'
+            )
         if train_templates not in ('random', 'ensemble'):
             raise ValueError(f"train_templates must be 'random' or 'ensemble', got {train_templates!r}")
         if background not in (None, 'learned', 'zero'):
@@ -120,8 +124,10 @@ class TextCosineClassifier(BaseModule):
         if class_weights is not None:
             vocab, embeddings = load_class_weights(class_weights)
             if vocabulary is not None and load_vocabulary(vocabulary).names != vocab.names:
-                raise ValueError(f'vocabulary does not match the classes stored in {class_weights!r}; '
-                                 'leave vocabulary unset to use the exported classes.')
+                raise ValueError(
+                    f'vocabulary does not match the classes stored in {class_weights!r}; '
+                    'leave vocabulary unset to use the exported classes.'
+                )
             self.embed_dim = embeddings.shape[1]
             self.vocabulary, self._exported = vocab, embeddings
         else:
@@ -135,8 +141,10 @@ class TextCosineClassifier(BaseModule):
         self.in_channels = in_channels
         self.projection = nn.Linear(in_channels, self.embed_dim, bias=False) if projection else None
         if projector_checkpoint and self.projection is None:
-            raise ValueError(f'projector_checkpoint={projector_checkpoint!r} needs a projection, but the '
-                             f'features ({in_channels}-d) are used as they are: set projection=True.')
+            raise ValueError(
+                f'projector_checkpoint={projector_checkpoint!r} needs a projection, but the '
+                f'features ({in_channels}-d) are used as they are: set projection=True.'
+            )
         self.projector_checkpoint = projector_checkpoint
         log_scale = torch.tensor(math.log(logit_scale))
         if learnable_scale:
@@ -179,8 +187,10 @@ class TextCosineClassifier(BaseModule):
             self._follows_dataset = follow_dataset
             return
         if self.text_encoder is None:
-            raise RuntimeError('This classifier runs from exported class weights and has no text '
-                               'encoder; use set_class_weights(file) or build it with a text_encoder.')
+            raise RuntimeError(
+                'This classifier runs from exported class weights and has no text '
+                'encoder; use set_class_weights(file) or build it with a text_encoder.'
+            )
         # back to text embeddings after set_class_weights
         self.vocabulary, self._exported, self._follows_dataset = vocab, None, follow_dataset
 
@@ -188,9 +198,11 @@ class TextCosineClassifier(BaseModule):
         """Use exported (or refined) class weights instead of the text encoder."""
         vocab, embeddings = load_class_weights(path)
         if embeddings.shape[1] != self.embed_dim:
-            raise ValueError(f'{path!r} holds {embeddings.shape[1]}-d class weights, but this '
-                             f'classifier works in {self.embed_dim}-d; export them from a model '
-                             'with the same text embedding size.')
+            raise ValueError(
+                f'{path!r} holds {embeddings.shape[1]}-d class weights, but this '
+                f'classifier works in {self.embed_dim}-d; export them from a model '
+                'with the same text embedding size.'
+            )
         self.vocabulary, self._exported, self._follows_dataset = vocab, embeddings, False
 
     def share_text_encoder(self, owner: 'TextCosineClassifier') -> None:
@@ -198,8 +210,9 @@ class TextCosineClassifier(BaseModule):
         sharing the main head's): one encoder in memory, saved and optimised
         once, through its owner."""
         if owner.text_encoder is None or owner.embed_dim != self.embed_dim:
-            raise ValueError('share_text_encoder needs an owner with a text encoder of the same '
-                             f'embedding size ({self.embed_dim}).')
+            raise ValueError(
+                f'share_text_encoder needs an owner with a text encoder of the same embedding size ({self.embed_dim}).'
+            )
         self._modules.pop('text_encoder', None)
         object.__setattr__(self, 'text_encoder', owner.text_encoder)  # not registered: not a child
 
@@ -208,7 +221,8 @@ class TextCosineClassifier(BaseModule):
             raise RuntimeError(
                 'The classifier has no vocabulary yet: name one in the config (vocabulary=...), '
                 "add dict(type='icar_mm.VocabularyHook') to custom_hooks to take the dataset's "
-                "metainfo['classes'], or call set_vocabulary(...).")
+                "metainfo['classes'], or call set_vocabulary(...)."
+            )
 
     # --- class embeddings -----------------------------------------------------------
     def encode_texts(self, texts: Sequence[str], grad: bool = False) -> torch.Tensor:
@@ -234,7 +248,7 @@ class TextCosineClassifier(BaseModule):
         if self._text_vocab[0] is not self.vocabulary:  # memo: runs on every forward
             pos = self._background_position()
             names = self.vocabulary.names
-            text = self.vocabulary if pos is None else self.vocabulary.subset(names[:pos] + names[pos + 1:])
+            text = self.vocabulary if pos is None else self.vocabulary.subset(names[:pos] + names[pos + 1 :])
             self._text_vocab = (self.vocabulary, text)
         return self._text_vocab[1]
 
@@ -244,15 +258,13 @@ class TextCosineClassifier(BaseModule):
 
     def _cached(self, kind: str, templates) -> torch.Tensor:
         enc = self.text_encoder
-        key = (kind, self._text_vocabulary().fingerprint, templates, self.enriched,
-               enc.weights_stamp(), enc.device)
+        key = (kind, self._text_vocabulary().fingerprint, templates, self.enriched, enc.weights_stamp(), enc.device)
         if key not in self._cache:
             with torch.no_grad():
                 table = self._prompt_table(templates)
                 flat = self.encode_texts([p for row in table for p in row])
                 per_template = flat.view(len(table), len(templates), -1)
-                self._cache[key] = (per_template if kind == 'per_template'
-                                    else F.normalize(per_template.mean(1), dim=-1))
+                self._cache[key] = per_template if kind == 'per_template' else F.normalize(per_template.mean(1), dim=-1)
             while len(self._cache) > 8:
                 self._cache.popitem(last=False)
         return self._cache[key]
@@ -287,8 +299,9 @@ class TextCosineClassifier(BaseModule):
             table = self._prompt_table(self.templates)
             flat = self.encode_texts([p for row in table for p in row], grad=True)
             return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
-        choice = torch.randint(len(self.templates), (len(self._text_vocabulary()),),
-                               generator=self._template_generator())
+        choice = torch.randint(
+            len(self.templates), (len(self._text_vocabulary()),), generator=self._template_generator()
+        )
         if not trainable:
             per_template = self._cached('per_template', self.templates)
             return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
@@ -361,8 +374,9 @@ class TextCosineClassifier(BaseModule):
         state = state or {}
         if state.get('template_rng') is not None:
             self._template_rng = torch.Generator()
-            self._template_rng.set_state(torch.frombuffer(bytearray(base64.b64decode(state['template_rng'])),
-                                                          dtype=torch.uint8))
+            self._template_rng.set_state(
+                torch.frombuffer(bytearray(base64.b64decode(state['template_rng'])), dtype=torch.uint8)
+            )
         saved = state.get('vocabulary')
         # A vocabulary named in the config wins; otherwise adopt the checkpoint's
         # (e.g. inference with no dataset at hand).
@@ -371,28 +385,41 @@ class TextCosineClassifier(BaseModule):
 
     def extra_repr(self) -> str:
         n = len(self.vocabulary) if self.vocabulary is not None else 'dataset'
-        return (f'classes={n}, embed_dim={self.embed_dim}, templates={len(self.templates)}, '
-                f'enriched={self.enriched}, background={self.background}, '
-                f'exported={self._exported is not None}')
+        return (
+            f'classes={n}, embed_dim={self.embed_dim}, templates={len(self.templates)}, '
+            f'enriched={self.enriched}, background={self.background}, '
+            f'exported={self._exported is not None}'
+        )
 
 
 def _check_class_weights(vocab: Vocabulary, emb, path: Optional[str] = None) -> None:
     """The checks of the class-weights format, the same on write (``path``
     None: the caller's tensor is at fault) and on read (the file is)."""
-    where, whose, fix = ((f'{path!r}: ', 'its', 'the file is damaged, export it again') if path else
-                         ('', 'the', 'expected [num_classes, embed_dim]'))
+    where, whose, fix = (
+        (f'{path!r}: ', 'its', 'the file is damaged, export it again')
+        if path
+        else ('', 'the', 'expected [num_classes, embed_dim]')
+    )
     if not isinstance(emb, torch.Tensor) or emb.ndim != 2 or emb.shape[0] != len(vocab):
         shape = tuple(emb.shape) if isinstance(emb, torch.Tensor) else type(emb).__name__
-        raise ValueError(f'{where}class weights of shape {shape} do not match {whose} {len(vocab)} '
-                         f'classes of the vocabulary; {fix}.')
+        raise ValueError(
+            f'{where}class weights of shape {shape} do not match {whose} {len(vocab)} classes of the vocabulary; {fix}.'
+        )
     if not torch.isfinite(emb).all():
-        raise ValueError(f'{where}class weights contain NaN or infinite values; '
-                         f'{fix if path else "refusing to write them"}.')
+        raise ValueError(
+            f'{where}class weights contain NaN or infinite values; {fix if path else "refusing to write them"}.'
+        )
 
 
-def save_class_weights(path: str, vocabulary: VocabularyLike, embeddings: torch.Tensor,
-                       templates: Sequence[str] = (), enriched: bool = True, normalize: bool = False,
-                       **extra) -> None:
+def save_class_weights(
+    path: str,
+    vocabulary: VocabularyLike,
+    embeddings: torch.Tensor,
+    templates: Sequence[str] = (),
+    enriched: bool = True,
+    normalize: bool = False,
+    **extra,
+) -> None:
     """Write ``[C, D]`` class weights of ``vocabulary`` as a class-weights file,
     what ``class_weights=``, ``set_class_weights`` and ``--class-weights`` read.
     ``normalize`` makes the rows unit vectors (zero rows stay zero); ``extra``
@@ -402,17 +429,28 @@ def save_class_weights(path: str, vocabulary: VocabularyLike, embeddings: torch.
     emb = embeddings.detach().float().cpu()
     if normalize:
         emb = F.normalize(emb, dim=1)
-    torch.save(dict(extra, format=CLASS_WEIGHTS_FORMAT, vocabulary=vocab.to_dict(), templates=list(templates),
-                    enriched=bool(enriched), embeddings=emb.contiguous()), path)
+    torch.save(
+        dict(
+            extra,
+            format=CLASS_WEIGHTS_FORMAT,
+            vocabulary=vocab.to_dict(),
+            templates=list(templates),
+            enriched=bool(enriched),
+            embeddings=emb.contiguous(),
+        ),
+        path,
+    )
 
 
 def load_class_weights(path: str):
     """Read an exported class-weights file -> (Vocabulary, [C, D] tensor)."""
     data = read_checkpoint(path)
     if not isinstance(data, dict) or data.get('format') != CLASS_WEIGHTS_FORMAT:
-        raise ValueError(f'{path!r} is not an icar_mm class-weights file (expected format '
-                         f'{CLASS_WEIGHTS_FORMAT!r}); write one with '
-                         'TextCosineClassifier.export_class_weights or tools/refine_class_weights.py.')
+        raise ValueError(
+            f'{path!r} is not an icar_mm class-weights file (expected format '
+            f'{CLASS_WEIGHTS_FORMAT!r}); write one with '
+            'TextCosineClassifier.export_class_weights or tools/refine_class_weights.py.'
+        )
     vocab = load_vocabulary(data['vocabulary']['classes'])
     emb = data['embeddings']
     _check_class_weights(vocab, emb, path)
@@ -444,8 +482,10 @@ class TrainClasses:
         if self._memo[0] != names:
             unknown = [n for n in self.names if n not in names]
             if unknown:
-                raise ValueError(f'train_classes {unknown[:5]} are not in the current vocabulary '
-                                 f'({len(names)} classes); train_classes must be a subset of it.')
+                raise ValueError(
+                    f'train_classes {unknown[:5]} are not in the current vocabulary '
+                    f'({len(names)} classes); train_classes must be a subset of it.'
+                )
             keep = set(self.names) | {classifier.background_class}
             mask = torch.tensor([n not in keep for n in names])
             self._memo = (names, mask if mask.any() else None)
@@ -457,5 +497,11 @@ def iter_classifiers(model: nn.Module):
     return (m for m in model.modules() if isinstance(m, TextCosineClassifier))
 
 
-__all__ = ['TextCosineClassifier', 'TrainClasses', 'load_class_weights', 'save_class_weights', 'iter_classifiers',
-           'Vocabulary']
+__all__ = [
+    'TextCosineClassifier',
+    'TrainClasses',
+    'load_class_weights',
+    'save_class_weights',
+    'iter_classifiers',
+    'Vocabulary',
+]

@@ -16,6 +16,7 @@
 Each fix names the host version it was written for and warns once, naming
 the version found, when another is installed.
 """
+
 import os.path as osp
 import warnings
 from importlib import metadata
@@ -34,13 +35,20 @@ def _written_for(package: str, expected: str, fix: str, outcome: str) -> None:
     except metadata.PackageNotFoundError:
         return  # nothing of that host to fix
     if found != expected:
-        warnings.warn(f'icar_mm.compat: {fix} was written for {package} {expected}, but {package} {found} '
-                      f'is installed; {outcome}.', stacklevel=3)
+        warnings.warn(
+            f'icar_mm.compat: {fix} was written for {package} {expected}, but {package} {found} '
+            f'is installed; {outcome}.',
+            stacklevel=3,
+        )
 
 
 def _allow_mmengine_checkpoints():
-    _written_for('mmengine', '0.10.7', "the weights_only loader for mmengine's local checkpoints",
-                 'applied anyway (it can only refuse more files, never load more)')
+    _written_for(
+        'mmengine',
+        '0.10.7',
+        "the weights_only loader for mmengine's local checkpoints",
+        'applied anyway (it can only refuse more files, never load more)',
+    )
 
     @CheckpointLoader.register_scheme(prefixes='', force=True)
     def load_from_local(filename, map_location):
@@ -50,13 +58,21 @@ def _allow_mmengine_checkpoints():
 def _tolerate_list_configs_in_metafiles():
     original = getattr(utils, '_get_cfg_metainfo', None)
     if original is None:  # mmengine reorganised: nothing to wrap
-        _written_for('mmengine', '0.10.7', "the fix for mmaction2's list-valued metafile configs",
-                     'skipped: mmengine.config.utils._get_cfg_metainfo no longer exists')
+        _written_for(
+            'mmengine',
+            '0.10.7',
+            "the fix for mmaction2's list-valued metafile configs",
+            'skipped: mmengine.config.utils._get_cfg_metainfo no longer exists',
+        )
         return
     if getattr(original, '_icar_mm', False):
         return
-    _written_for('mmaction2', '1.1.0', "the fix for mmaction2's list-valued metafile configs",
-                 'applied anyway (it only steps in where mmengine cannot parse a metafile entry)')
+    _written_for(
+        'mmaction2',
+        '1.1.0',
+        "the fix for mmaction2's list-valued metafile configs",
+        'applied anyway (it only steps in where mmengine cannot parse a metafile entry)',
+    )
 
     def get_cfg_metainfo(package_path, cfg_path):
         try:

@@ -18,6 +18,7 @@ Our modules build their host sub-modules (losses, samplers, necks) through
 the host registries, which keeps working because building ``icar_mm.X`` does
 not change the config's ``default_scope``.
 """
+
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
 from mmengine.registry import HOOKS as MMENGINE_HOOKS
 from mmengine.registry import METRICS as MMENGINE_METRICS
@@ -28,19 +29,21 @@ from mmengine.registry import Registry
 
 SCOPE = 'icar_mm'
 
-MODELS = Registry('model', parent=MMENGINE_MODELS, scope=SCOPE,
-                  locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models',
-                             'icar_mm.multilabel'])
-DATASETS = Registry('dataset', parent=MMENGINE_DATASETS, scope=SCOPE,
-                    locations=['icar_mm.datasets', 'icar_mm.multilabel'])
-TRANSFORMS = Registry('transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE,
-                      locations=['icar_mm.datasets', 'icar_mm.multilabel'])
-METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE,
-                   locations=['icar_mm.evaluation'])
-HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE,
-                 locations=['icar_mm.engine'])
-VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=SCOPE,
-                       locations=[])
+MODELS = Registry(
+    'model',
+    parent=MMENGINE_MODELS,
+    scope=SCOPE,
+    locations=['icar_mm.text', 'icar_mm.classifier', 'icar_mm.models', 'icar_mm.multilabel'],
+)
+DATASETS = Registry(
+    'dataset', parent=MMENGINE_DATASETS, scope=SCOPE, locations=['icar_mm.datasets', 'icar_mm.multilabel']
+)
+TRANSFORMS = Registry(
+    'transform', parent=MMENGINE_TRANSFORMS, scope=SCOPE, locations=['icar_mm.datasets', 'icar_mm.multilabel']
+)
+METRICS = Registry('metric', parent=MMENGINE_METRICS, scope=SCOPE, locations=['icar_mm.evaluation'])
+HOOKS = Registry('hook', parent=MMENGINE_HOOKS, scope=SCOPE, locations=['icar_mm.engine'])
+VISUALIZERS = Registry('visualizer', parent=MMENGINE_VISUALIZERS, scope=SCOPE, locations=[])
 
 
 def build_own(registry: Registry, cfg):

@@ -17,8 +17,9 @@ TINY_TEXT_ENCODER = dict(type='icar_mm.OpenCLIPTextEncoder', model_name=TINY_TOW
 def run_tool(*args, timeout=900):
     """Run tools/<script> in a subprocess as a user would; fail with its output."""
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2')
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
     return proc.stdout + proc.stderr
@@ -27,8 +28,9 @@ def run_tool(*args, timeout=900):
 def run_tool_failing(*args, timeout=600):
     """Run tools/<script> expecting it to stop with an error; its output."""
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2')
-    proc = subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
     if proc.returncode == 0:
         raise AssertionError(f'{args} succeeded, expected an error:\n{proc.stdout[-3000:]}')
     return proc.stdout + proc.stderr
@@ -40,6 +42,7 @@ def tool_helpers():
     if tools not in sys.path:
         sys.path.insert(0, tools)
     import _common
+
     return _common
 
 
@@ -49,20 +52,27 @@ def data_root_options(root, loaders=('train', 'val', 'test')):
 
 def detection_options(root):
     """Point a detection config at synthetic data written by ``write_detection_set``."""
-    return data_root_options(root) + [f'{name}_evaluator.ann_file={root}/annotations/val.json'
-                                      for name in ('val', 'test')]
+    return data_root_options(root) + [
+        f'{name}_evaluator.ann_file={root}/annotations/val.json' for name in ('val', 'test')
+    ]
 
 
 def video_options(root):
     """Point a recognition config at clips written by ``write_video_set`` (testing on the val split)."""
-    return [item for name, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
-            for item in (f'{name}_dataloader.dataset.ann_file={root}/{split}_list.txt',
-                         f'{name}_dataloader.dataset.data_prefix.video={root}/videos/{split}')]
+    return [
+        item
+        for name, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
+        for item in (
+            f'{name}_dataloader.dataset.ann_file={root}/{split}_list.txt',
+            f'{name}_dataloader.dataset.data_prefix.video={root}/videos/{split}',
+        )
+    ]
 
 
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_detection_set
+
     root = str(tmp_path_factory.mktemp('synthetic_det'))
     write_detection_set(root, 'train', num_images=8, seed=0)
     write_detection_set(root, 'val', num_images=4, seed=1)
@@ -72,6 +82,7 @@ def det_data(tmp_path_factory):
 @pytest.fixture(scope='session')
 def seg_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_segmentation_set
+
     root = str(tmp_path_factory.mktemp('synthetic_seg'))
     write_segmentation_set(root, 'train', num_images=8, seed=0)
     write_segmentation_set(root, 'val', num_images=4, seed=1)
@@ -81,6 +92,7 @@ def seg_data(tmp_path_factory):
 @pytest.fixture(scope='session')
 def video_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_video_set
+
     root = str(tmp_path_factory.mktemp('synthetic_video'))
     write_video_set(root, 'train', num_videos=4, seed=0)
     write_video_set(root, 'val', num_videos=4, seed=1)
@@ -91,6 +103,7 @@ def video_data(tmp_path_factory):
 def ov_det_data(tmp_path_factory):
     """An open-vocabulary split: training boxes of base classes only, validation boxes of all."""
     from icar_mm.datasets.synthetic import BASE_CLASSES, write_detection_set
+
     root = str(tmp_path_factory.mktemp('synthetic_ov_det'))
     write_detection_set(root, 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
     write_detection_set(root, 'val', num_images=4, seed=1)
@@ -101,9 +114,9 @@ def ov_det_data(tmp_path_factory):
 @dataclass(frozen=True)
 class Trained:
     config: str
-    options: list     # the --cfg-options it was trained with: its data
-    work_dir: Path    # as tools/train.py left it; tests write elsewhere
-    checkpoint: str   # the last one written
+    options: list  # the --cfg-options it was trained with: its data
+    work_dir: Path  # as tools/train.py left it; tests write elsewhere
+    checkpoint: str  # the last one written
 
 
 def train(tmp_path_factory, name, config, options) -> Trained:
@@ -116,19 +129,20 @@ def train(tmp_path_factory, name, config, options) -> Trained:
 @pytest.fixture(scope='session')
 def trained_detector(tmp_path_factory, ov_det_data):
     """The tiny open-vocabulary Mask R-CNN, one epoch on base-class boxes."""
-    return train(tmp_path_factory, 'detector', osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py'),
-                 detection_options(ov_det_data))
+    return train(
+        tmp_path_factory, 'detector', osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py'), detection_options(ov_det_data)
+    )
 
 
 @pytest.fixture(scope='session')
 def trained_segmentor(tmp_path_factory, seg_data):
     """The tiny ADE20K-path UPerNet, 4 iterations."""
-    return train(tmp_path_factory, 'segmentor', osp.join(TEST_CONFIGS, 'tiny_upernet.py'),
-                 data_root_options(seg_data))
+    return train(tmp_path_factory, 'segmentor', osp.join(TEST_CONFIGS, 'tiny_upernet.py'), data_root_options(seg_data))
 
 
 @pytest.fixture(scope='session')
 def trained_recognizer(tmp_path_factory, video_data):
     """The tiny Kinetics-400-path video Swin, one epoch."""
-    return train(tmp_path_factory, 'recognizer', osp.join(TEST_CONFIGS, 'tiny_video_swin.py'),
-                 video_options(video_data))
+    return train(
+        tmp_path_factory, 'recognizer', osp.join(TEST_CONFIGS, 'tiny_video_swin.py'), video_options(video_data)
+    )

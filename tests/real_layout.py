@@ -14,6 +14,7 @@ them and never through our own modules or converters:
   ``visual_model.projector.weight``;
 * wrapped as ``{'model': ..., 'args': argparse.Namespace(...)}``.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -26,10 +27,19 @@ import torch.nn as nn
 # test configs under tests/configs/tiny_icar_*.py use the same.
 SWIN = dict(embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8), window_size=4)
 EMBED_DIM = 256
-ROBERTA = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-               max_position_embeddings=40, type_vocab_size=1)
-AUTHOR_RENAMES = (('relative_position_bias_table', 'rel_pos_embed_table'),
-                  ('relative_position_index', 'relative_coords'), ('.reduction.', '.channel_reduction.'))
+ROBERTA = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    max_position_embeddings=40,
+    type_vocab_size=1,
+)
+AUTHOR_RENAMES = (
+    ('relative_position_bias_table', 'rel_pos_embed_table'),
+    ('relative_position_index', 'relative_coords'),
+    ('.reduction.', '.channel_reduction.'),
+)
 
 
 def build_roberta_dir(root: str) -> str:
@@ -39,24 +49,32 @@ def build_roberta_dir(root: str) -> str:
     from transformers import RobertaConfig
 
     from icar_mm.text.vocabulary import get_templates, load_vocabulary
-    corpus = [t.format(c) for t in get_templates('video28') + get_templates('imagenet80')[:20]
-              for c in load_vocabulary('synthetic').names]
-    corpus += [f'{n}, {d}' for n, d in zip(load_vocabulary('synthetic').names,
-                                           load_vocabulary('synthetic').descriptions)]
+
+    corpus = [
+        t.format(c)
+        for t in get_templates('video28') + get_templates('imagenet80')[:20]
+        for c in load_vocabulary('synthetic').names
+    ]
+    corpus += [
+        f'{n}, {d}' for n, d in zip(load_vocabulary('synthetic').names, load_vocabulary('synthetic').descriptions)
+    ]
     path = osp.join(root, 'roberta-tiny')
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(corpus, vocab_size=400, min_frequency=1,
-                            special_tokens=['<s>', '<pad>', '</s>', '<unk>', '<mask>'])
+    bpe.train_from_iterator(
+        corpus, vocab_size=400, min_frequency=1, special_tokens=['<s>', '<pad>', '</s>', '<unk>', '<mask>']
+    )
     os.makedirs(path, exist_ok=True)
     bpe.save_model(path)  # vocab.json and merges.txt, the files roberta-base ships
-    RobertaConfig(vocab_size=bpe.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                  **ROBERTA).save_pretrained(path)
+    RobertaConfig(
+        vocab_size=bpe.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2, **ROBERTA
+    ).save_pretrained(path)
     return path
 
 
 def authors_text_tower(roberta_dir: str, seed: int = 0):
     """(RobertaModel without pooler, bias-free projector), random init."""
     from transformers import RobertaConfig, RobertaModel
+
     torch.manual_seed(seed)
     roberta = RobertaModel(RobertaConfig.from_pretrained(roberta_dir), add_pooling_layer=False).eval()
     projector = nn.Linear(roberta.config.hidden_size, EMBED_DIM, bias=False)
@@ -65,9 +83,11 @@ def authors_text_tower(roberta_dir: str, seed: int = 0):
 
 def timm_swin(seed: int = 0, embed_dim: int = SWIN['embed_dim'], img_size: int = 256):
     import timm.models.swin_transformer as ts
+
     torch.manual_seed(seed)
-    return ts.SwinTransformer(img_size=img_size, patch_size=4, num_classes=0, drop_path_rate=0.,
-                              **dict(SWIN, embed_dim=embed_dim)).eval()
+    return ts.SwinTransformer(
+        img_size=img_size, patch_size=4, num_classes=0, drop_path_rate=0.0, **dict(SWIN, embed_dim=embed_dim)
+    ).eval()
 
 
 def timm_to_microsoft(model) -> dict:
@@ -107,8 +127,15 @@ def icar_model_dict(roberta, projector, swin, visual_projector) -> dict:
 
 
 def save_icar(path: str, model: dict) -> str:
-    args = argparse.Namespace(cfg='configs/swin_tiny_patch4_window7_224.yaml', text_model='roberta-base',
-                              batch_size=128, lr=1e-3, epochs=30, tags=['in22k', 'yfcc'], zip=False)
+    args = argparse.Namespace(
+        cfg='configs/swin_tiny_patch4_window7_224.yaml',
+        text_model='roberta-base',
+        batch_size=128,
+        lr=1e-3,
+        epochs=30,
+        tags=['in22k', 'yfcc'],
+        zip=False,
+    )
     torch.save({'model': model, 'args': args, 'epoch': 29}, path)
     return path
 
@@ -122,13 +149,24 @@ def write_real_layout(root: str) -> dict:
     visual_projector = nn.Linear(8 * SWIN['embed_dim'], EMBED_DIM, bias=False)
     model = icar_model_dict(roberta, projector, swin, visual_projector)
     full = save_icar(osp.join(root, 'icar_full.pth'), model)
-    text_half = save_icar(osp.join(root, 'icar_text.pth'),
-                          {k: v for k, v in model.items() if k.startswith('sentence_model.')})
-    image_half = save_icar(osp.join(root, 'icar_image.pth'),
-                           {k: v for k, v in model.items() if k.startswith('visual_model.')})
-    wider = icar_model_dict(roberta, projector, timm_swin(embed_dim=48),
-                            nn.Linear(8 * 48, EMBED_DIM, bias=False))
+    text_half = save_icar(
+        osp.join(root, 'icar_text.pth'), {k: v for k, v in model.items() if k.startswith('sentence_model.')}
+    )
+    image_half = save_icar(
+        osp.join(root, 'icar_image.pth'), {k: v for k, v in model.items() if k.startswith('visual_model.')}
+    )
+    wider = icar_model_dict(roberta, projector, timm_swin(embed_dim=48), nn.Linear(8 * 48, EMBED_DIM, bias=False))
     other_size = save_icar(osp.join(root, 'icar_swin48.pth'), wider)
-    return dict(root=root, roberta_dir=roberta_dir, full=full, text_half=text_half,
-                image_half=image_half, other_size=other_size, model=model, roberta=roberta,
-                projector=projector, swin=swin, visual_projector=visual_projector)
+    return dict(
+        root=root,
+        roberta_dir=roberta_dir,
+        full=full,
+        text_half=text_half,
+        image_half=image_half,
+        other_size=other_size,
+        model=model,
+        roberta=roberta,
+        projector=projector,
+        swin=swin,
+        visual_projector=visual_projector,
+    )

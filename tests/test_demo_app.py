@@ -2,6 +2,7 @@
 then, in a real headless browser, Debian's chromium
 (/usr/bin/chromium, installed by .ci/run) driven by Playwright, against the demo
 served as a subprocess on 127.0.0.1."""
+
 import glob
 import os
 import os.path as osp
@@ -13,7 +14,6 @@ import time
 import urllib.request
 
 import pytest
-
 from conftest import REPO, TEST_CONFIGS, tool_helpers
 
 CHROMIUM = '/usr/bin/chromium'
@@ -24,12 +24,14 @@ WAIT_MS = 120_000  # model loads and forward passes on 2 busy CPU cores
 
 needs_browser = pytest.mark.skipif(
     not osp.exists(CHROMIUM) and not os.environ.get('CI'),
-    reason=f'{CHROMIUM} missing (apt-get install chromium; .ci/run installs it, and in CI this test runs)')
+    reason=f'{CHROMIUM} missing (apt-get install chromium; .ci/run installs it, and in CI this test runs)',
+)
 
 
 def demo_app():
     tool_helpers()  # tools/ on sys.path
     import demo_app
+
     return demo_app
 
 
@@ -38,10 +40,14 @@ def test_finds_the_trained_models_of_a_work_dir_and_skips_the_rest(tmp_path):
     pre-trainer (mmdet's scope, not a detector) and checkpoint-less folders
     are left out; a moved work directory still finds its checkpoint."""
     from mmengine.config import Config
+
     app = demo_app()
     work = tmp_path / 'work'
-    for sub, config, checkpoint in (('detector', DET, 'epoch_1.pth'), ('detector/test', DET, None),
-                                    ('pretrain', PRETRAIN, 'iter_5.pth')):
+    for sub, config, checkpoint in (
+        ('detector', DET, 'epoch_1.pth'),
+        ('detector/test', DET, None),
+        ('pretrain', PRETRAIN, 'iter_5.pth'),
+    ):
         (work / sub).mkdir(parents=True)
         Config.fromfile(config).dump(str(work / sub / osp.basename(config)))
         if checkpoint:
@@ -58,7 +64,7 @@ def test_refuses_large_and_undecodable_uploads(tmp_path, det_data):
     image = sorted(glob.glob(osp.join(det_data, 'images', 'val', '*.jpg')))[0]
     assert app.refusal(image, 'detection', max_mb=1) is None
     large = tmp_path / 'large.jpg'
-    large.write_bytes(b'\0' * (2 * 2 ** 20))
+    large.write_bytes(b'\0' * (2 * 2**20))
     assert 'large.jpg is 2.0 MB; this demo takes files of at most 1 MB' in app.refusal(str(large), 'detection', 1)
     text = tmp_path / 'notes.png'
     text.write_text('not an image')
@@ -70,8 +76,10 @@ def test_refuses_large_and_undecodable_uploads(tmp_path, det_data):
 def test_small_images_are_drawn_enlarged_with_their_masks_and_label_maps():
     import numpy as np
     import torch
+
     demo_app()  # tools/ on sys.path
     import _drawing as app  # the demo's drawing, shared with the inference tools
+
     image, resize = app.enlarged(np.zeros((128, 100, 3), np.uint8))
     assert image.shape == (614, 480, 3) and resize.scale == (4.8, 614 / 128)
     masks = torch.zeros(2, 128, 100, dtype=torch.bool)
@@ -91,6 +99,7 @@ def models(tmp_path_factory):
     import torch
 
     from icar_mm import init_model
+
     root = tmp_path_factory.mktemp('demo')
     torch.manual_seed(0)
     torch.save({'state_dict': init_model(SEG, device='cpu').state_dict()}, root / 'seg.pth')
@@ -108,14 +117,34 @@ def demo(models, trained_detector):
     """The demo's URL while it runs; the server is stopped afterwards."""
     port = free_port()
     log_path = models / 'server.log'
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2', GRADIO_TEMP_DIR=str(models / 'gradio'),
-               NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost')
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO,
+        OMP_NUM_THREADS='2',
+        GRADIO_TEMP_DIR=str(models / 'gradio'),
+        NO_PROXY='127.0.0.1,localhost',
+        no_proxy='127.0.0.1,localhost',
+    )
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(
-            [sys.executable, osp.join(REPO, 'tools', 'demo_app.py'),
-             '--work-dir', str(trained_detector.work_dir.parent),
-             '--model', SEG, str(models / 'seg.pth'), '--port', str(port), '--max-upload-mb', '1'],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                osp.join(REPO, 'tools', 'demo_app.py'),
+                '--work-dir',
+                str(trained_detector.work_dir.parent),
+                '--model',
+                SEG,
+                str(models / 'seg.pth'),
+                '--port',
+                str(port),
+                '--max-upload-mb',
+                '1',
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f'http://127.0.0.1:{port}/'
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.time() + 300
@@ -145,12 +174,13 @@ def demo(models, trained_detector):
 @needs_browser
 def test_demo_detects_typed_classes_and_refuses_bad_uploads(demo, det_data, models):
     from playwright.sync_api import expect, sync_playwright
+
     url, log_path = demo
     image = sorted(glob.glob(osp.join(det_data, 'images', 'val', '*.jpg')))[0]
     not_an_image = models / 'notes.png'
     not_an_image.write_text('a text file, not an image')
     too_large = models / 'large.png'
-    too_large.write_bytes(b'\0' * (2 * 2 ** 20))  # over --max-upload-mb 1
+    too_large.write_bytes(b'\0' * (2 * 2**20))  # over --max-upload-mb 1
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -197,8 +227,7 @@ def test_demo_detects_typed_classes_and_refuses_bad_uploads(demo, det_data, mode
             expect(message).to_have_value(re.compile(r'^Refused: Cannot read image notes\.png'), timeout=WAIT_MS)
             # too large: refused before it reaches the server's handlers
             upload(too_large)
-            expect(page.locator('.toast-body').filter(has_text='maximum allowed size')).to_be_visible(
-                timeout=WAIT_MS)
+            expect(page.locator('.toast-body').filter(has_text='maximum allowed size')).to_be_visible(timeout=WAIT_MS)
             # bad vocabularies: the package's message, not a traceback
             page.locator('#vocabulary textarea').fill('red square, red square')
             upload(image)

@@ -1,4 +1,5 @@
 """Automatic class descriptions: WordNet glosses, the plain-prompt fallback, 'strict'."""
+
 import gzip
 import logging
 import os.path as osp
@@ -7,8 +8,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import TINY_TEXT_ENCODER
+
 from icar_mm.text import load_vocabulary
 from icar_mm.text.descriptions import GLOSS_TABLE, gloss_table, normalise, wordnet_description
 from icar_mm.text.vocabulary import Vocabulary, _description_index
@@ -56,14 +57,26 @@ def test_first_sense_cut_at_semicolon_and_common_noun_senses_first():
     assert wordnet_description('crane') == 'lifts and moves heavy objects.'
 
 
-@pytest.mark.parametrize('name', ['hot air balloon', 'Hot Air Balloon', 'hot-air balloon', 'hot_air_balloon',
-                                  '  hot   air\tballoon ', 'hot air balloons', 'HOT-AIR-BALLOONS'])
+@pytest.mark.parametrize(
+    'name',
+    [
+        'hot air balloon',
+        'Hot Air Balloon',
+        'hot-air balloon',
+        'hot_air_balloon',
+        '  hot   air\tballoon ',
+        'hot air balloons',
+        'HOT-AIR-BALLOONS',
+    ],
+)
 def test_normalisation(name):
     assert wordnet_description(name) == BALLOON
 
 
-@pytest.mark.parametrize('plural,singular', [('zebras', 'zebra'), ('berries', 'berry'), ('boxes', 'box'),
-                                             ('buses', 'bus'), ('t_shirts', 't-shirt')])
+@pytest.mark.parametrize(
+    'plural,singular',
+    [('zebras', 'zebra'), ('berries', 'berry'), ('boxes', 'box'), ('buses', 'bus'), ('t_shirts', 't-shirt')],
+)
 def test_plurals(plural, singular):
     assert wordnet_description(plural) == wordnet_description(singular) is not None
     assert normalise('T-Shirt') == normalise('t_shirt') == 't shirt'
@@ -87,16 +100,21 @@ def test_unknown_names_fall_back_to_plain_prompts_with_one_warning(warnings_logg
     vocab = load_vocabulary(['hot air balloon', 'qwxz blorf', 'zzyzx'])
     assert vocab.origins == ('wordnet', 'none', 'none') and vocab.descriptions[1:] == (None, None)
     assert warnings_logged == []  # nothing until enriched prompts are asked for
-    assert vocab.prompts(T, enriched=False) == [['a photo of a hot air balloon.'], ['a photo of a qwxz blorf.'],
-                                                ['a photo of a zzyzx.']]
+    assert vocab.prompts(T, enriched=False) == [
+        ['a photo of a hot air balloon.'],
+        ['a photo of a qwxz blorf.'],
+        ['a photo of a zzyzx.'],
+    ]
     assert warnings_logged == []
     for _ in range(3):  # a classifier asks for prompts every training step
         prompts = vocab.prompts(T + ['a {} in the scene.'])
-    assert prompts[1:] == [['a photo of a qwxz blorf.', 'a qwxz blorf in the scene.'],
-                           ['a photo of a zzyzx.', 'a zzyzx in the scene.']]
+    assert prompts[1:] == [
+        ['a photo of a qwxz blorf.', 'a qwxz blorf in the scene.'],
+        ['a photo of a zzyzx.', 'a zzyzx in the scene.'],
+    ]
     assert prompts[0][0] == f'a photo of a hot air balloon, {BALLOON}'
     assert len(warnings_logged) == 1
-    assert "2 of 3 classes" in warnings_logged[0] and "'qwxz blorf', 'zzyzx'" in warnings_logged[0]
+    assert '2 of 3 classes' in warnings_logged[0] and "'qwxz blorf', 'zzyzx'" in warnings_logged[0]
     assert 'hot air balloon' not in warnings_logged[0]
     load_vocabulary(['zzyzx']).prompts(T)  # a new load warns again
     assert len(warnings_logged) == 2 and "'zzyzx'" in warnings_logged[1]
@@ -107,8 +125,9 @@ def test_unknown_names_fall_back_to_plain_prompts_with_one_warning(warnings_logg
 def test_strict_keeps_the_missing_description_error():
     vocab = load_vocabulary(['zebra', 'hot air balloon', 'zzyzx'])
     for names in (['hot air balloon'], ['zzyzx'], ['zebra', 'hot air balloon', 'zzyzx']):
-        with pytest.raises(ValueError, match="Enriched prompts need a description for every class.*"
-                                             f"{names[-1]!r}.*enriched=False"):
+        with pytest.raises(
+            ValueError, match=f'Enriched prompts need a description for every class.*{names[-1]!r}.*enriched=False'
+        ):
             vocab.subset(names).prompts(T, enriched='strict')
     assert vocab.subset(['zebra']).prompts(T, 'strict') == vocab.subset(['zebra']).prompts(T)
     own = load_vocabulary([('hot air balloon', 'a big balloon.'), 'zebra'])
@@ -119,7 +138,9 @@ def test_strict_keeps_the_missing_description_error():
 
 def test_classifier_accepts_strict():
     import torch
+
     from icar_mm.classifier import TextCosineClassifier
+
     torch.manual_seed(0)
     vocabulary = ['zebra', ('hot air balloon', 'a big balloon.')]
     strict = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary=vocabulary, enriched='strict').eval()
@@ -153,13 +174,17 @@ def test_origins_travel_and_descriptions_enter_the_fingerprint():
     again = load_vocabulary(vocab.to_dict()['classes'])
     assert again == vocab and again.origins == vocab.origins and again.fingerprint == vocab.fingerprint
     # a saved "none" stays undescribed (the embedding it was trained with), a saved gloss stays
-    saved = [dict(name='hot air balloon', description=None, origin='none'),
-             dict(name='juggle', description='an old gloss.', origin='wordnet')]
+    saved = [
+        dict(name='hot air balloon', description=None, origin='none'),
+        dict(name='juggle', description='an old gloss.', origin='wordnet'),
+    ]
     assert load_vocabulary(saved).descriptions == (None, 'an old gloss.')
     assert load_vocabulary(saved).origins == ('none', 'wordnet')
-    prints = {load_vocabulary(['hot air balloon']).fingerprint,  # the WordNet gloss
-              load_vocabulary([('hot air balloon', 'x.')]).fingerprint,
-              Vocabulary(('hot air balloon',), ('hot air balloon',), (None,)).fingerprint}
+    prints = {
+        load_vocabulary(['hot air balloon']).fingerprint,  # the WordNet gloss
+        load_vocabulary([('hot air balloon', 'x.')]).fingerprint,
+        Vocabulary(('hot air balloon',), ('hot air balloon',), (None,)).fingerprint,
+    }
     assert len(prints) == 3
     assert vocab.subset(['zzyzx', 'zebra']).origins == ('none', 'shipped')
     assert Vocabulary(('a', 'b'), ('a', 'b'), ('x.', None)).origins == ('user', 'none')
@@ -185,10 +210,16 @@ def test_gloss_table_is_small_lazy_and_fast():
     assert gloss_table() is table and time.perf_counter() - start < 0.01
 
 
-@pytest.mark.skipif(not osp.isfile('/usr/share/wordnet/data.noun'),
-                    reason='needs the WordNet 3.0 database (Debian: apt-get install wordnet-base)')
+@pytest.mark.skipif(
+    not osp.isfile('/usr/share/wordnet/data.noun'),
+    reason='needs the WordNet 3.0 database (Debian: apt-get install wordnet-base)',
+)
 def test_the_builder_reproduces_the_shipped_table(tmp_path):
     out = tmp_path / 'glosses.tsv.gz'
-    subprocess.run([sys.executable, osp.join(REPO, 'tools', 'dataset_converters', 'wordnet_glosses.py'),
-                    '--out', str(out)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, osp.join(REPO, 'tools', 'dataset_converters', 'wordnet_glosses.py'), '--out', str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert out.read_bytes() == open(GLOSS_TABLE, 'rb').read()

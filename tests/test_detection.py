@@ -1,12 +1,12 @@
 """Detection: the iCAR Swin backbone's loading, the cosine box head, and the
 OV-COCO config path end to end on synthetic data."""
+
 import glob
 import json
 import os.path as osp
 
 import pytest
 import torch
-
 from conftest import REPO, TEST_CONFIGS, run_tool
 from real_layout import timm_to_microsoft
 
@@ -16,15 +16,22 @@ TINY_SWIN = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8], win
 
 def build_backbone(**kwargs):
     from icar_mm.models import ICARSwin
+
     return ICARSwin(**{**TINY_SWIN, **kwargs})
 
 
 def timm_swin():
     timm = pytest.importorskip('timm')
     torch.manual_seed(0)
-    model = timm.create_model('swin_tiny_patch4_window7_224', pretrained=False, img_size=448,
-                              embed_dim=32, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
-                              num_classes=10).eval()
+    model = timm.create_model(
+        'swin_tiny_patch4_window7_224',
+        pretrained=False,
+        img_size=448,
+        embed_dim=32,
+        depths=(2, 2, 2, 2),
+        num_heads=(1, 2, 4, 8),
+        num_classes=10,
+    ).eval()
     # random, non-trivial norms and biases too
     with torch.no_grad():
         for p in model.parameters():
@@ -63,8 +70,7 @@ def test_icar_and_own_layouts_load(tmp_path):
     from_icar = build_backbone(checkpoint=str(tmp_path / 'icar.pth'))
     from_icar.init_weights()
     # our own saved detector (backbone.* inside a full model) loads back exactly
-    torch.save({'state_dict': {f'backbone.{k}': v for k, v in from_icar.state_dict().items()}},
-               tmp_path / 'own.pth')
+    torch.save({'state_dict': {f'backbone.{k}': v for k, v in from_icar.state_dict().items()}}, tmp_path / 'own.pth')
     from_own = build_backbone(checkpoint=str(tmp_path / 'own.pth'))
     from_own.init_weights()
     for k, v in from_icar.state_dict().items():
@@ -73,6 +79,7 @@ def test_icar_and_own_layouts_load(tmp_path):
 
 def test_bad_backbone_checkpoints_fail_clearly(tmp_path):
     from icar_mm.checkpoints import CheckpointError
+
     ms = timm_to_microsoft(timm_swin())
 
     def load(sd, name):
@@ -96,10 +103,10 @@ def test_bad_backbone_checkpoints_fail_clearly(tmp_path):
 
 
 def build_detector():
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from mmdet.registry import MODELS
     cfg = Config.fromfile(OV_CONFIG)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
@@ -112,6 +119,7 @@ def test_box_head_ignores_classes_outside_training_vocabulary():
     labelled with them do not count."""
     from icar_mm.classifier import TrainClasses
     from icar_mm.datasets.synthetic import ALL_CLASSES, NOVEL_CLASSES
+
     head = build_detector().roi_head.bbox_head
     head.classifier.set_vocabulary(list(ALL_CLASSES))
     novel = [ALL_CLASSES.index(n) for n in NOVEL_CLASSES]
@@ -135,11 +143,13 @@ def test_box_head_ignores_classes_outside_training_vocabulary():
 def test_vocabulary_swap_changes_detected_classes(det_data):
     from mmdet.structures import DetDataSample
     from mmengine.structures import InstanceData
+
     model = build_detector().eval()
     head = model.roi_head.bbox_head
     image = torch.rand(1, 3, 128, 128) * 255
-    sample = DetDataSample(metainfo=dict(img_shape=(128, 128), ori_shape=(128, 128),
-                                         scale_factor=(1., 1.), batch_input_shape=(128, 128)))
+    sample = DetDataSample(
+        metainfo=dict(img_shape=(128, 128), ori_shape=(128, 128), scale_factor=(1.0, 1.0), batch_input_shape=(128, 128))
+    )
     sample.gt_instances = InstanceData()
     model.roi_head.test_cfg.score_thr = 0.0
     for vocabulary in (['red circle', 'blue square'], ['cat', 'dog', 'zebra', 'kite', 'train']):
@@ -155,6 +165,7 @@ def test_vocabulary_swap_changes_detected_classes(det_data):
 @pytest.mark.slow
 def test_ov_coco_config_trains_and_reports_base_and_novel(ov_det_data, trained_detector, tmp_path):
     from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES
+
     with open(osp.join(ov_det_data, 'annotations', 'train.json')) as f:
         train = json.load(f)
     base_ids = {i + 1 for i, n in enumerate(ALL_CLASSES) if n in BASE_CLASSES}
@@ -167,8 +178,18 @@ def test_ov_coco_config_trains_and_reports_base_and_novel(ov_det_data, trained_d
     # custom-vocabulary inference through mmdet's DetInferencer, novel classes named
     images = sorted(glob.glob(osp.join(ov_det_data, 'images', 'val', '*.jpg')))[:2]
     out_dir = tmp_path / 'detect'
-    run_tool('tools/detect.py', config, ckpt, *images, '--classes', 'red square, blue circle',
-             '--out-dir', out_dir, '--score-thr', '0')
+    run_tool(
+        'tools/detect.py',
+        config,
+        ckpt,
+        *images,
+        '--classes',
+        'red square, blue circle',
+        '--out-dir',
+        out_dir,
+        '--score-thr',
+        '0',
+    )
     result = json.load(open(out_dir / 'detections.json'))
     assert result['classes'] == ['red square', 'blue circle']
     assert [r['image'] for r in result['results']] == images
@@ -179,14 +200,19 @@ def test_ov_coco_config_trains_and_reports_base_and_novel(ov_det_data, trained_d
 
 def test_ov_coco_converter(tmp_path):
     from icar_mm.text.vocabulary import load_vocabulary
+
     coco = load_vocabulary('coco')
     categories = [dict(id=i + 1, name=n) for i, n in enumerate(coco.names)]
     base, novel = load_vocabulary('coco:ov_base').names, load_vocabulary('coco:ov_novel').names
     other = [n for n in coco.names if n not in base + novel][0]
     cid = {c['name']: c['id'] for c in categories}
     images = [dict(id=i, file_name=f'{i}.jpg', width=10, height=10) for i in (1, 2, 3)]
-    anns = [dict(id=1, image_id=1, category_id=cid[base[0]]), dict(id=2, image_id=1, category_id=cid[novel[0]]),
-            dict(id=3, image_id=2, category_id=cid[novel[1]]), dict(id=4, image_id=3, category_id=cid[other])]
+    anns = [
+        dict(id=1, image_id=1, category_id=cid[base[0]]),
+        dict(id=2, image_id=1, category_id=cid[novel[0]]),
+        dict(id=3, image_id=2, category_id=cid[novel[1]]),
+        dict(id=4, image_id=3, category_id=cid[other]),
+    ]
     for split in ('train2017', 'val2017'):
         with open(tmp_path / f'instances_{split}.json', 'w') as f:
             json.dump(dict(images=images, annotations=anns, categories=categories), f)

@@ -1,23 +1,32 @@
 """The installed stack, the registry and the train/test tools on stock host configs."""
+
 import glob
 import os.path as osp
 
 import pytest
-
-from conftest import (REPO, TEST_CONFIGS, TINY_TEXT_ENCODER, data_root_options, detection_options, run_tool,
-                      video_options)
+from conftest import (
+    REPO,
+    TEST_CONFIGS,
+    TINY_TEXT_ENCODER,
+    data_root_options,
+    detection_options,
+    run_tool,
+    video_options,
+)
 
 
 def test_installed_stack_is_within_the_declared_bounds():
     from importlib.metadata import version
 
     from packaging.requirements import Requirement
+
     tomllib = pytest.importorskip('tomllib')
     with open(osp.join(REPO, 'pyproject.toml'), 'rb') as f:
         for dependency in tomllib.load(f)['project']['dependencies']:
             requirement = Requirement(dependency)
-            assert requirement.specifier.contains(version(requirement.name), prereleases=True), \
-                f'{requirement.name} {version(requirement.name)} is outside pyproject.toml\'s {requirement}'
+            assert requirement.specifier.contains(version(requirement.name), prereleases=True), (
+                f"{requirement.name} {version(requirement.name)} is outside pyproject.toml's {requirement}"
+            )
 
 
 def test_hosts_and_compiled_ops_import():
@@ -25,27 +34,34 @@ def test_hosts_and_compiled_ops_import():
     import mmdet  # noqa: F401
     import mmseg  # noqa: F401
     import open_clip  # noqa: F401
-    from mmcv.ops import RoIAlign, nms
     import torch
+    from mmcv.ops import RoIAlign, nms
+
     # the compiled ops run, not just import
-    boxes = torch.tensor([[0., 0., 10., 10.], [1., 1., 11., 11.], [50., 50., 60., 60.]])
+    boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0], [50.0, 50.0, 60.0, 60.0]])
     _, keep = nms(boxes, torch.tensor([0.9, 0.8, 0.7]), iou_threshold=0.5)
     assert keep.tolist() == [0, 2]
-    feats = RoIAlign((2, 2), 1.0, 0)(torch.ones(1, 1, 8, 8), torch.tensor([[0., 0., 0., 4., 4.]]))
+    feats = RoIAlign((2, 2), 1.0, 0)(torch.ones(1, 1, 8, 8), torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0]]))
     assert torch.allclose(feats, torch.ones(1, 1, 2, 2))
 
 
-@pytest.mark.parametrize('scope,registry_module', [
-    ('mmdet', 'mmdet.registry'), ('mmseg', 'mmseg.registry'), ('mmaction', 'mmaction.registry')])
+@pytest.mark.parametrize(
+    'scope,registry_module',
+    [('mmdet', 'mmdet.registry'), ('mmseg', 'mmseg.registry'), ('mmaction', 'mmaction.registry')],
+)
 def test_registry_round_trip_under_each_host_scope(scope, registry_module):
     import importlib
 
     from mmengine.registry import DefaultScope
 
     from icar_mm.classifier import TextCosineClassifier
+
     host_models = importlib.import_module(registry_module).MODELS
-    cfg = dict(type='icar_mm.TextCosineClassifier', vocabulary=['cat', 'dog'],
-               text_encoder=dict(TINY_TEXT_ENCODER, type='OpenCLIPTextEncoder'))  # un-prefixed inside ours
+    cfg = dict(
+        type='icar_mm.TextCosineClassifier',
+        vocabulary=['cat', 'dog'],
+        text_encoder=dict(TINY_TEXT_ENCODER, type='OpenCLIPTextEncoder'),
+    )  # un-prefixed inside ours
     with DefaultScope.overwrite_default_scope(scope):
         classifier = host_models.build(cfg)
         # host modules still resolve in the same scope
@@ -59,21 +75,20 @@ def _train_then_test(config, options, tmp_path, metric_key):
     run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
     ckpts = sorted(glob.glob(str(work_dir / '*.pth')))
     assert ckpts, f'no checkpoint written in {work_dir}'
-    out = run_tool('tools/test.py', config, ckpts[-1], '--work-dir', tmp_path / 'test',
-                   '--cfg-options', *options)
+    out = run_tool('tools/test.py', config, ckpts[-1], '--work-dir', tmp_path / 'test', '--cfg-options', *options)
     assert metric_key in out, out[-3000:]
 
 
 @pytest.mark.slow
 def test_train_then_test_stock_mmdet_config(det_data, tmp_path):
-    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_mask_rcnn.py'), detection_options(det_data),
-                     tmp_path, 'coco/segm_mAP')
+    _train_then_test(
+        osp.join(TEST_CONFIGS, 'tiny_mask_rcnn.py'), detection_options(det_data), tmp_path, 'coco/segm_mAP'
+    )
 
 
 @pytest.mark.slow
 def test_train_then_test_stock_mmseg_config(seg_data, tmp_path):
-    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_fcn.py'), data_root_options(seg_data),
-                     tmp_path, 'mIoU')
+    _train_then_test(osp.join(TEST_CONFIGS, 'tiny_fcn.py'), data_root_options(seg_data), tmp_path, 'mIoU')
 
 
 @pytest.mark.slow
@@ -83,7 +98,11 @@ def test_train_then_test_stock_mmaction_config(video_data, tmp_path):
 
 def test_host_fixes_name_the_version_they_were_written_for(monkeypatch):
     from icar_mm import compat
+
     monkeypatch.setattr(compat.metadata, 'version', lambda package: '9.9.9')
-    with pytest.warns(UserWarning, match=r'written for mmengine 0\.10\.7, but mmengine 9\.9\.9 is installed; '
-                                         'applied anyway'):
+    with pytest.warns(
+        UserWarning,
+        match=r'written for mmengine 0\.10\.7, but mmengine 9\.9\.9 is installed; '
+        'applied anyway',
+    ):
         compat._allow_mmengine_checkpoints()

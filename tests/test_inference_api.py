@@ -1,5 +1,6 @@
 """The inference API (icar_mm.init_model / icar_mm.inference) for detection,
 segmentation and recognition, and the three tools built on it."""
+
 import glob
 import json
 import os.path as osp
@@ -9,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import TEST_CONFIGS, run_tool, run_tool_failing
 
 DET = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
@@ -22,6 +22,7 @@ TWO = ['red square', 'blue circle']
 def checkpoints(tmp_path_factory):
     """A checkpoint per task, written as mmengine does, of a freshly built model."""
     from icar_mm import init_model
+
     root = tmp_path_factory.mktemp('checkpoints')
     paths = {}
     for task, config in (('det', DET), ('seg', SEG), ('video', VIDEO)):
@@ -46,6 +47,7 @@ def videos(video_data, n=2):
 
 def classifier_of(model):
     from icar_mm.classifier import iter_classifiers
+
     return next(iter_classifiers(model))
 
 
@@ -54,6 +56,7 @@ def test_detection_loads_the_checkpoint_and_predicts_paths_and_arrays(det_data, 
     from mmdet.structures import DetDataSample
 
     from icar_mm import inference, init_model
+
     model = init_model(DET, checkpoints['det'], vocabulary=TWO, device='cpu')
     saved = torch.load(checkpoints['det'], weights_only=True)['state_dict']
     key = next(k for k in saved if k.startswith('backbone.'))
@@ -78,8 +81,10 @@ def test_segmentation_predicts_label_maps_of_the_vocabulary(seg_data, checkpoint
     from mmseg.structures import SegDataSample
 
     from icar_mm import inference, init_model
+
     model = init_model(SEG, checkpoints['seg'], device='cpu')
     from icar_mm.datasets.synthetic import ALL_CLASSES
+
     assert model.dataset_meta['classes'] == ALL_CLASSES  # the checkpoint's (the config's dataset classes)
     image = seg_images(seg_data, 1)[0]
     samples = inference(model, [image, cv2.imread(image), image], vocabulary='synthetic:novel')
@@ -95,18 +100,20 @@ def test_recognition_scores_every_class_of_the_vocabulary(video_data, checkpoint
     from mmaction.structures import ActionDataSample
 
     from icar_mm import inference, init_model
+
     model = init_model(VIDEO, checkpoints['video'], vocabulary='synthetic:novel', device='cpu')
     clips = videos(video_data)
     one = inference(model, clips[0])
-    assert isinstance(one, ActionDataSample) and one.pred_scores.item.shape == (4, )
+    assert isinstance(one, ActionDataSample) and one.pred_scores.item.shape == (4,)
     assert abs(float(one.pred_scores.item.sum()) - 1) < 1e-4  # 'prob' averaging over the views
     both = inference(model, clips, vocabulary=['red circle', 'juggling balls'])
-    assert len(both) == 2 and all(s.pred_scores.item.shape == (2, ) for s in both)
+    assert len(both) == 2 and all(s.pred_scores.item.shape == (2,) for s in both)
     assert both[0].classes == ('red circle', 'juggling balls')
 
 
 def test_vocabulary_changes_between_calls_and_reuses_cached_embeddings(seg_data):
     from icar_mm import inference, init_model
+
     model = init_model(SEG, device='cpu')  # random weights; the config's dataset classes
     encoder = classifier_of(model).text_encoder
     calls = []
@@ -132,6 +139,7 @@ def test_vocabulary_changes_between_calls_and_reuses_cached_embeddings(seg_data)
 def test_class_weights_files_replace_the_vocabulary(det_data, checkpoints, tmp_path):
     from icar_mm import inference, init_model
     from icar_mm.classifier import CLASS_WEIGHTS_FORMAT
+
     model = init_model(DET, checkpoints['det'], vocabulary=TWO, device='cpu')
     weights = str(tmp_path / 'two.pth')
     classifier_of(model).export_class_weights(weights)
@@ -151,10 +159,18 @@ def test_class_weights_files_replace_the_vocabulary(det_data, checkpoints, tmp_p
     assert inference(from_file, image, vocabulary=weights).classes == tuple(TWO)
 
     from icar_mm.text.vocabulary import load_vocabulary
+
     narrow = str(tmp_path / 'narrow.pth')
-    torch.save(dict(format=CLASS_WEIGHTS_FORMAT, vocabulary=load_vocabulary(TWO).to_dict(),
-                    templates=['{}'], enriched=False, embeddings=torch.nn.functional.normalize(torch.randn(2, 7))),
-               narrow)
+    torch.save(
+        dict(
+            format=CLASS_WEIGHTS_FORMAT,
+            vocabulary=load_vocabulary(TWO).to_dict(),
+            templates=['{}'],
+            enriched=False,
+            embeddings=torch.nn.functional.normalize(torch.randn(2, 7)),
+        ),
+        narrow,
+    )
     with pytest.raises(ValueError, match=f'holds 7-d class weights, but this classifier works in {clf.embed_dim}-d'):
         inference(from_file, image, vocabulary=narrow)
     with pytest.raises(ValueError, match='is not an icar_mm class-weights file'):
@@ -168,8 +184,12 @@ def test_bad_checkpoints_vocabularies_and_configs_fail_clearly(seg_data, checkpo
     from icar_mm import inference, init_model
     from icar_mm.apis import task_of
     from icar_mm.checkpoints import CheckpointError
-    with pytest.raises(CheckpointError, match=r'holds a segmentor \(its heads: decode_head\), '
-                                              'but the config builds a detector'):
+
+    with pytest.raises(
+        CheckpointError,
+        match=r'holds a segmentor \(its heads: decode_head\), '
+        'but the config builds a detector',
+    ):
         init_model(DET, checkpoints['seg'], device='cpu')
     with pytest.raises(FileNotFoundError, match='does not exist'):
         init_model(osp.join(TEST_CONFIGS, 'no_such_config.py'))
@@ -193,10 +213,11 @@ def test_bad_checkpoints_vocabularies_and_configs_fail_clearly(seg_data, checkpo
     assert inference(model, image, vocabulary=['sky', 'road']).classes == ('sky', 'road')
 
 
-@pytest.mark.parametrize('content,found', [(b'', 'an empty file'), (b'not an image' * 9, "108 bytes starting with")])
+@pytest.mark.parametrize('content,found', [(b'', 'an empty file'), (b'not an image' * 9, '108 bytes starting with')])
 def test_unreadable_images_are_named(seg_data, tmp_path, content, found):
     from icar_mm import inference, init_model
     from icar_mm.datasets import ImageReadError
+
     broken = tmp_path / 'broken.jpg'
     broken.write_bytes(content)
     model = init_model(SEG, vocabulary=TWO, device='cpu')
@@ -211,6 +232,7 @@ def test_unreadable_images_are_named(seg_data, tmp_path, content, found):
 def test_unreadable_videos_are_named(tmp_path, checkpoints):
     from icar_mm import inference, init_model
     from icar_mm.datasets import VideoReadError
+
     broken = tmp_path / 'broken.mp4'
     broken.write_bytes(b'not a video' * 10)
     model = init_model(VIDEO, checkpoints['video'], device='cpu')
@@ -225,9 +247,22 @@ def test_detect_tool(det_data, checkpoints, tmp_path):
     out_dir = tmp_path / 'detect'
     folder = osp.join(det_data, 'images', 'val')
     images = sorted(glob.glob(osp.join(folder, '*.jpg')))
-    out = run_tool('tools/detect.py', DET, checkpoints['det'], folder, '--classes', 'red square, blue circle',
-                   '--score-thr', '0', '--device', 'cpu', '--out-dir', out_dir,
-                   '--cfg-options', 'model.test_cfg.rcnn.max_per_img=5')
+    out = run_tool(
+        'tools/detect.py',
+        DET,
+        checkpoints['det'],
+        folder,
+        '--classes',
+        'red square, blue circle',
+        '--score-thr',
+        '0',
+        '--device',
+        'cpu',
+        '--out-dir',
+        out_dir,
+        '--cfg-options',
+        'model.test_cfg.rcnn.max_per_img=5',
+    )
     assert f'0/{len(images)}' in out and f'{len(images)}/{len(images)}' in out  # the progress bar
     result = json.load(open(out_dir / 'detections.json'))
     assert result['classes'] == TWO and [r['image'] for r in result['results']] == images
@@ -239,8 +274,20 @@ def test_detect_tool(det_data, checkpoints, tmp_path):
 def test_segment_tool(seg_data, checkpoints, tmp_path):
     out_dir = tmp_path / 'segment'
     images = seg_images(seg_data)
-    run_tool('tools/segment.py', SEG, checkpoints['seg'], *images, '--vocabulary', 'synthetic:novel',
-             '--score-thr', '0.3', '--device', 'cpu', '--out-dir', out_dir)
+    run_tool(
+        'tools/segment.py',
+        SEG,
+        checkpoints['seg'],
+        *images,
+        '--vocabulary',
+        'synthetic:novel',
+        '--score-thr',
+        '0.3',
+        '--device',
+        'cpu',
+        '--out-dir',
+        out_dir,
+    )
     summary = json.load(open(out_dir / 'segments.json'))
     assert len(summary['classes']) == 4
     for image, item in zip(images, summary['results']):
@@ -257,13 +304,29 @@ def test_segment_tool(seg_data, checkpoints, tmp_path):
 
 def test_recognize_tool(video_data, checkpoints, tmp_path):
     from icar_mm import init_model
+
     weights = str(tmp_path / 'weights.pth')
-    classifier_of(init_model(VIDEO, checkpoints['video'], vocabulary=['red circle', 'blue square', 'juggling balls'],
-                             device='cpu')).export_class_weights(weights)
+    classifier_of(
+        init_model(
+            VIDEO, checkpoints['video'], vocabulary=['red circle', 'blue square', 'juggling balls'], device='cpu'
+        )
+    ).export_class_weights(weights)
     out_dir = tmp_path / 'recognize'
     clips = videos(video_data)
-    out = run_tool('tools/recognize.py', VIDEO, checkpoints['video'], *clips, '--class-weights', weights,
-                   '--score-thr', '0', '--device', 'cpu', '--out-dir', out_dir)
+    out = run_tool(
+        'tools/recognize.py',
+        VIDEO,
+        checkpoints['video'],
+        *clips,
+        '--class-weights',
+        weights,
+        '--score-thr',
+        '0',
+        '--device',
+        'cpu',
+        '--out-dir',
+        out_dir,
+    )
     result = json.load(open(out_dir / 'recognitions.json'))
     assert result['classes'] == ['red circle', 'blue square', 'juggling balls']
     for clip, item in zip(clips, result['results']):
@@ -273,8 +336,18 @@ def test_recognize_tool(video_data, checkpoints, tmp_path):
         frame = cv2.imread(str(out_dir / 'vis' / (osp.splitext(osp.basename(clip))[0] + '.jpg')))
         assert frame is not None and frame.shape[:2] == (224, 224)  # 64 px clips, enlarged for the labels
     assert '3 classes scoring at least 0.0 of 3 classes' in out
-    out = run_tool('tools/recognize.py', VIDEO, checkpoints['video'], clips[0], '--vocabulary', 'synthetic:novel',
-                   '--topk', '2', '--out-dir', out_dir)
+    out = run_tool(
+        'tools/recognize.py',
+        VIDEO,
+        checkpoints['video'],
+        clips[0],
+        '--vocabulary',
+        'synthetic:novel',
+        '--topk',
+        '2',
+        '--out-dir',
+        out_dir,
+    )
     assert 'top 2 of 4 classes' in out and len(re.findall(r'^ +([0-9.]+)  (.+)$', out, re.M)) == 2
 
 
@@ -282,10 +355,19 @@ def test_tools_stop_on_bad_flags_with_the_reason(det_data, checkpoints, tmp_path
     import argparse
 
     from conftest import tool_helpers
+
     image = det_images(det_data, 1)[0]
-    out = run_tool_failing('tools/detect.py', DET, checkpoints['det'], image,
-                           '--classes', 'red square,blue circle,red square', '--out-dir', tmp_path / 'a')
-    assert "Duplicated class names" in out and "['red square']" in out and 'Traceback' not in out
+    out = run_tool_failing(
+        'tools/detect.py',
+        DET,
+        checkpoints['det'],
+        image,
+        '--classes',
+        'red square,blue circle,red square',
+        '--out-dir',
+        tmp_path / 'a',
+    )
+    assert 'Duplicated class names' in out and "['red square']" in out and 'Traceback' not in out
     assert not (tmp_path / 'a').exists()
 
     # the shared flags, as every tool parses them
@@ -299,7 +381,9 @@ def test_tools_stop_on_bad_flags_with_the_reason(det_data, checkpoints, tmp_path
         common.requested_vocabulary(args)
     assert common.requested_vocabulary(parser.parse_args([DET, 'c', image, '--vocabulary', str(vocab)])) == str(vocab)
     assert common.requested_vocabulary(parser.parse_args([DET, 'c', image, '--classes', ' a, b ,'])) == ['a', 'b']
-    assert common.requested_vocabulary(parser.parse_args([DET, 'c', image, '--classes', ''])) == []  # empty: refused later
+    assert (
+        common.requested_vocabulary(parser.parse_args([DET, 'c', image, '--classes', ''])) == []
+    )  # empty: refused later
     assert common.requested_vocabulary(parser.parse_args([DET, 'c', image])) is None
     with pytest.raises(SystemExit):  # one vocabulary flag at most
         parser.parse_args([DET, 'c', image, '--classes', 'a', '--vocabulary', 'coco'])

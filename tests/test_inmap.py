@@ -1,12 +1,12 @@
 """InMaP vision-proxy refinement: the streamed implementation against a
 line-by-line transcription of the published procedure, the class-weights file
 it writes, bad inputs, and the command end to end on a tiny detector."""
+
 import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import run_tool
 
 
@@ -17,7 +17,7 @@ def reference_sinkhorn(M, tau_t=0.01, gamma=0.0, iters=20):
     P /= row
     if gamma > 0:
         q = torch.sum(P, dim=0, keepdim=True)
-        q = q ** gamma
+        q = q**gamma
         q /= torch.sum(q)
     for _ in range(iters):
         P /= torch.sum(P, dim=0, keepdim=True)  # columns to 1/col (or q)
@@ -45,7 +45,7 @@ def reference_image_opt(feat, init_classifier, plabel, lr=10, iters=2000, tau_i=
         grad = feat.T @ prob - base
         temp = torch.norm(grad)
         if temp > pre_norm:
-            lr /= 2.
+            lr /= 2.0
         pre_norm = temp
         classifier -= (lr / (ins * tau_i)) * grad
         classifier = F.normalize(classifier, dim=0)
@@ -55,14 +55,12 @@ def reference_image_opt(feat, init_classifier, plabel, lr=10, iters=2000, tau_i=
 def reference_inmap(feat, text, sinkhorn=False, gamma=0.0, iters=2000, **kw):
     """feat [N, D] and text [C, D] unit rows -> vision proxies [C, D]."""
     logits_t = feat @ text.T
-    plabel = (reference_sinkhorn(logits_t, 0.01, gamma, 20) if sinkhorn
-              else F.softmax(logits_t / 0.01, dim=1))
+    plabel = reference_sinkhorn(logits_t, 0.01, gamma, 20) if sinkhorn else F.softmax(logits_t / 0.01, dim=1)
     return reference_image_opt(feat, text.T, plabel, iters=iters, **kw).T
 
 
 # --- synthetic target data: clusters offset from their text proxies --------------------
-def offset_clusters(num_classes=6, dim=16, per_class=60, shift=1.0, spread=1.0, seed=0,
-                    dtype=torch.float64):
+def offset_clusters(num_classes=6, dim=16, per_class=60, shift=1.0, spread=1.0, seed=0, dtype=torch.float64):
     """Unit features around vision centres away from the text proxies (a gap
     shared by all classes plus a class-specific ``shift``), with noise of norm
     about ``spread``: the text proxies classify them only partly right."""
@@ -74,7 +72,7 @@ def offset_clusters(num_classes=6, dim=16, per_class=60, shift=1.0, spread=1.0, 
     text = unit(num_classes, dim)
     centres = F.normalize(text + unit(dim) + shift * unit(num_classes, dim), dim=1)
     labels = torch.arange(num_classes).repeat_interleave(per_class)
-    noise = torch.randn(len(labels), dim, generator=g, dtype=dtype) * (spread / dim ** 0.5)
+    noise = torch.randn(len(labels), dim, generator=g, dtype=dtype) * (spread / dim**0.5)
     return F.normalize(centres[labels] + noise, dim=1), labels, text
 
 
@@ -85,12 +83,14 @@ def accuracy(feats, proxies, labels):
 @pytest.mark.parametrize('sinkhorn,gamma', [(False, 0.0), (True, 0.0), (True, 0.5)])
 def test_matches_published_procedure(sinkhorn, gamma):
     from icar_mm.refine import refine_proxies
+
     feats, _, text = offset_clusters(seed=1)
     ref = reference_inmap(feats, text, sinkhorn=sinkhorn, gamma=gamma, iters=300)
     # chunks smaller than N and not dividing it: the streamed sums must not care
     # (gamma > 0 also takes the path that recomputes the text softmax on each Sinkhorn pass)
-    ours = refine_proxies(feats, text, sinkhorn=sinkhorn, gamma=gamma, iters=300, chunk_size=47,
-                          sinkhorn_cache_mb=0 if gamma else 1024)
+    ours = refine_proxies(
+        feats, text, sinkhorn=sinkhorn, gamma=gamma, iters=300, chunk_size=47, sinkhorn_cache_mb=0 if gamma else 1024
+    )
     torch.testing.assert_close(ours.proxies, ref, atol=1e-9, rtol=0)
     assert ours.final_lr < 10  # the step-size rule did fire
     assert ours.proxies.dtype == torch.float64
@@ -98,6 +98,7 @@ def test_matches_published_procedure(sinkhorn, gamma):
 
 def test_published_defaults_and_float32():
     from icar_mm.refine import InMaPConfig, refine_proxies
+
     feats, _, text = offset_clusters(num_classes=5, per_class=40, seed=2)
     ours = refine_proxies(feats, text, InMaPConfig(chunk_size=128))
     assert ours.config.iters == 2000 and ours.grad_norms.shape == (2000,)
@@ -113,6 +114,7 @@ def test_published_defaults_and_float32():
 
 def test_sinkhorn_pseudo_labels_match_and_balance():
     from icar_mm.refine import pseudo_labels
+
     feats, _, text = offset_clusters(seed=3)
     logits = feats @ text.T
     ours = pseudo_labels(feats, text, sinkhorn=True, alpha=1.0, chunk_size=50)
@@ -129,9 +131,11 @@ def test_refinement_improves_offset_clusters_and_weights_load(tmp_path):
     proxies."""
     from icar_mm.classifier import TextCosineClassifier, load_class_weights
     from icar_mm.refine import refine_proxies, write_class_weights
+
     # CLIP-like: high-dimensional, low cosines (about 0.1 within a class)
-    feats, labels, text = offset_clusters(num_classes=20, dim=256, per_class=100, shift=1.5, spread=3.0,
-                                          seed=1, dtype=torch.float32)
+    feats, labels, text = offset_clusters(
+        num_classes=20, dim=256, per_class=100, shift=1.5, spread=3.0, seed=1, dtype=torch.float32
+    )
     before = accuracy(feats, text, labels)
     result = refine_proxies(feats, text, iters=300)
     after = accuracy(feats, result.proxies, labels)
@@ -158,6 +162,7 @@ def test_refinement_improves_offset_clusters_and_weights_load(tmp_path):
 
 def test_bad_inputs_fail_clearly():
     from icar_mm.refine import InMaPConfig, refine_proxies, write_class_weights
+
     text = F.normalize(torch.randn(4, 8), dim=1)
     with pytest.raises(ValueError, match='N >= 1'):
         refine_proxies(torch.empty(0, 8), text)
@@ -175,15 +180,21 @@ def test_bad_inputs_fail_clearly():
 
 def test_class_without_pseudo_labels_is_reported_and_can_be_kept():
     from icar_mm.refine import refine_proxies
+
     g = torch.Generator().manual_seed(5)
     labels = torch.arange(4).repeat_interleave(30)
-    feats = F.normalize(F.one_hot(labels, 8).double() + 0.1 * torch.randn(len(labels), 8, generator=g,
-                                                                          dtype=torch.float64), dim=1)
+    feats = F.normalize(
+        F.one_hot(labels, 8).double() + 0.1 * torch.randn(len(labels), 8, generator=g, dtype=torch.float64), dim=1
+    )
     # four classes on the data; a fifth between two of them and a sixth opposite to
     # all of it: no feature is pseudo-labelled with either
-    text = torch.cat([torch.eye(4, 8, dtype=torch.float64),
-                      F.normalize(torch.tensor([[1., 1, 0, 0, 0, 0, 0, 0]], dtype=torch.float64), dim=1),
-                      -F.normalize(torch.ones(1, 8, dtype=torch.float64), dim=1)])
+    text = torch.cat(
+        [
+            torch.eye(4, 8, dtype=torch.float64),
+            F.normalize(torch.tensor([[1.0, 1, 0, 0, 0, 0, 0, 0]], dtype=torch.float64), dim=1),
+            -F.normalize(torch.ones(1, 8, dtype=torch.float64), dim=1),
+        ]
+    )
     with pytest.warns(UserWarning, match=r'2 of 6 classes.*\[4, 5\]'):
         published = refine_proxies(feats, text, iters=100)
     assert published.empty_classes == [4, 5] and published.class_counts[4:].tolist() == [0, 0]
@@ -210,10 +221,10 @@ def test_features_are_captured_as_the_classifier_sees_them(tmp_path):
     from icar_mm.classifier import TextCosineClassifier
     from icar_mm.refine import write_class_weights
     from icar_mm.refine.features import FeatureSample, capture_features
+
     write_class_weights(str(tmp_path / 'w.pth'), [f'c{i}' for i in range(5)], torch.randn(5, 8))
     torch.manual_seed(0)
-    clf = TextCosineClassifier(class_weights=str(tmp_path / 'w.pth'), in_channels=12,
-                               background='learned').eval()
+    clf = TextCosineClassifier(class_weights=str(tmp_path / 'w.pth'), in_channels=12, background='learned').eval()
     inputs = [torch.randn(2, 30, 12) for _ in range(4)]  # e.g. [images, RoIs, channels]
     with torch.no_grad():
         flat = torch.cat(inputs).reshape(-1, 12)
@@ -247,15 +258,37 @@ def test_refine_command_on_tiny_detector(tmp_path, trained_detector):
     the unlabeled test images, and evaluate with them."""
     from icar_mm.classifier import load_class_weights
     from icar_mm.datasets.synthetic import ALL_CLASSES
+
     config, ckpt, options = trained_detector.config, trained_detector.checkpoint, trained_detector.options
     out = tmp_path / 'refined.pth'
-    log = run_tool('tools/refine_class_weights.py', config, ckpt, '--out', out, '--iters', '200',
-                   '--keep-background', '--work-dir', tmp_path / 'refine', '--cfg-options', *options)
+    log = run_tool(
+        'tools/refine_class_weights.py',
+        config,
+        ckpt,
+        '--out',
+        out,
+        '--iters',
+        '200',
+        '--keep-background',
+        '--work-dir',
+        tmp_path / 'refine',
+        '--cfg-options',
+        *options,
+    )
     assert 'region features' in log and 'refined class weights written' in log, log[-2000:]
     vocab, weights = load_class_weights(str(out))
     assert vocab.names == tuple(ALL_CLASSES)
     data = torch.load(out, weights_only=True)
     assert data['refinement']['method'] == 'InMaP' and data['refinement']['num_features'] > 0
-    test_log = run_tool('tools/test.py', config, ckpt, '--class-weights', out,
-                        '--work-dir', tmp_path / 'test', '--cfg-options', *options)
+    test_log = run_tool(
+        'tools/test.py',
+        config,
+        ckpt,
+        '--class-weights',
+        out,
+        '--work-dir',
+        tmp_path / 'test',
+        '--cfg-options',
+        *options,
+    )
     assert 'coco/novel_ap50' in test_log

@@ -1,5 +1,6 @@
 """Multi-label zero-shot recognition: sentences, pseudo visual prompts, the
 metric, the datasets, and the train/test tools on a tiny config."""
+
 import json
 import os.path as osp
 import re
@@ -7,16 +8,27 @@ import re
 import numpy as np
 import pytest
 import torch
-
 from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, run_tool
 
 from icar_mm.datasets.synthetic import ALL_CLASSES, write_detection_set
 from icar_mm.evaluation.multilabel import MultiLabelMetric, average_precision, multilabel_metrics
-from icar_mm.multilabel import (ClassWordParser, CocoMultiLabelDataset, PVPMultiLabelClassifier,
-                                SentenceDataset, SentenceGenerator, VOCMultiLabelDataset,
-                                load_sentence_file, write_sentence_file)
-from icar_mm.multilabel.sentences import (SENTENCE_DIR, SHIPPED_CORPORA, class_words, corpus_vocabulary,
-                                          write_shipped_corpora)
+from icar_mm.multilabel import (
+    ClassWordParser,
+    CocoMultiLabelDataset,
+    PVPMultiLabelClassifier,
+    SentenceDataset,
+    SentenceGenerator,
+    VOCMultiLabelDataset,
+    load_sentence_file,
+    write_sentence_file,
+)
+from icar_mm.multilabel.sentences import (
+    SENTENCE_DIR,
+    SHIPPED_CORPORA,
+    class_words,
+    corpus_vocabulary,
+    write_shipped_corpora,
+)
 from icar_mm.multilabel.synthetic import JointSpace, fit_on_embeddings, scene_objects, zero_shot_map
 
 
@@ -76,10 +88,12 @@ def test_sentence_file_format_and_errors(tmp_path):
     path = tmp_path / 's.txt'
     write_sentence_file(str(path), [('a cat on a sofa', ['cat', 'sofa'])], header='my sentences')
     assert load_sentence_file(str(path), 'voc') == [('a cat on a sofa', (8, 18))]
-    for text, match in (('a cat\tcat,unicorn\n', r"s.txt:1: unknown label\(s\) \['unicorn'\]"),
-                        ('a cat\tcat\n\nx\tdog\n', 's.txt:2: empty line'),
-                        ('a cat and a dog\n', 's.txt:1: no TAB'),
-                        ('a cat\t \n', 's.txt:1: no labels')):
+    for text, match in (
+        ('a cat\tcat,unicorn\n', r"s.txt:1: unknown label\(s\) \['unicorn'\]"),
+        ('a cat\tcat\n\nx\tdog\n', 's.txt:2: empty line'),
+        ('a cat and a dog\n', 's.txt:1: no TAB'),
+        ('a cat\t \n', 's.txt:1: no labels'),
+    ):
         path.write_text(text)
         with pytest.raises(ValueError, match=match):
             load_sentence_file(str(path), 'voc')
@@ -100,18 +114,18 @@ def test_average_precision_matches_hand_computation():
     T = np.array([[1, 0, 1], [0, 1, 0], [0, 1, 0]])
     m = multilabel_metrics(S, T, thr=0.5)
     # class APs: c0 1/1 ; c1 positives ranks 1,2 -> 1 ; c2 rank 1 -> 1
-    assert m['mAP'] == pytest.approx(100.)
+    assert m['mAP'] == pytest.approx(100.0)
     # predicted: (0,0) tp, (0,2) tp, (1,1) tp, (2,0) fp, (2,1) tp -> per class P = [1/2, 1, 1], R = [1, 1, 1]
     assert m['CP'] == pytest.approx(100 * (0.5 + 1 + 1) / 3)
-    assert m['CR'] == pytest.approx(100.)
-    assert m['OP'] == pytest.approx(80.) and m['OR'] == pytest.approx(100.)
+    assert m['CR'] == pytest.approx(100.0)
+    assert m['OP'] == pytest.approx(80.0) and m['OR'] == pytest.approx(100.0)
     assert m['OF1'] == pytest.approx(2 * 80 * 100 / 180)
 
     metric = MultiLabelMetric(thr=0.5, classwise=True)
     metric.dataset_meta = dict(classes=('a', 'b', 'c'))
     metric.process({}, [dict(pred_score=torch.tensor(s), gt_label=torch.tensor(t)) for s, t in zip(S, T)])
     out = metric.evaluate(3)
-    assert out['multi-label/mAP'] == pytest.approx(100.) and 'multi-label/AP/b' in out
+    assert out['multi-label/mAP'] == pytest.approx(100.0) and 'multi-label/AP/b' in out
 
 
 # --- pseudo visual prompts -----------------------------------------------------------------
@@ -126,8 +140,9 @@ def one_thread():
 
 def synthetic_model(tmp_path, space, **kwargs):
     torch.manual_seed(0)
-    model = PVPMultiLabelClassifier(classifier=dict(class_weights=space.write_class_weights(
-        str(tmp_path / 'labels.pth'))), **kwargs)
+    model = PVPMultiLabelClassifier(
+        classifier=dict(class_weights=space.write_class_weights(str(tmp_path / 'labels.pth'))), **kwargs
+    )
     model.init_prompts()
     return model
 
@@ -141,12 +156,12 @@ def test_pseudo_visual_prompts_beat_text_labels(tmp_path, one_thread):
     images = scene_objects(400, seed=1)
     X, Y = space.images(images), space.targets(images)
     model = synthetic_model(tmp_path, space)
-    plain = zero_shot_map(model, X, Y, dict(frozen_text=1.))
+    plain = zero_shot_map(model, X, Y, dict(frozen_text=1.0))
     text_before = model.text_embeddings().clone()
     curve = fit_on_embeddings(model, space.sentences(sentences), space.targets(sentences), iters=200)
     assert np.mean(curve[-20:]) < 0.5 * np.mean(curve[:20])
-    pvp = zero_shot_map(model, X, Y, dict(frozen_prompt=1.))
-    both = zero_shot_map(model, X, Y, dict(frozen_prompt=.5, frozen_text=.5))
+    pvp = zero_shot_map(model, X, Y, dict(frozen_prompt=1.0))
+    both = zero_shot_map(model, X, Y, dict(frozen_prompt=0.5, frozen_text=0.5))
     assert pvp > plain + 5 and both > plain + 5, (plain, pvp, both)
     prompts = model.prompt_embeddings().detach()
     after = (model.text_embeddings().detach() * prompts).sum(-1)
@@ -154,6 +169,7 @@ def test_pseudo_visual_prompts_beat_text_labels(tmp_path, one_thread):
     # the learned prompts export as class weights any text classifier can use
     model.export_class_weights(str(tmp_path / 'pvp.pth'))
     from icar_mm.classifier import load_class_weights
+
     vocab, emb = load_class_weights(str(tmp_path / 'pvp.pth'))
     assert vocab.names == ALL_CLASSES and torch.allclose(emb, prompts)
 
@@ -165,7 +181,7 @@ def test_bce_and_bad_configs(tmp_path):
     losses = model.embedding_losses(s, space.targets([['red circle', 'blue square']] * 4))
     assert set(losses) == {'loss_prompt', 'loss_text', 'loss_transfer'}
     with pytest.raises(ValueError, match='need image_adapter'):
-        synthetic_model(tmp_path, space, score_weights=dict(adapted_prompt=1.))
+        synthetic_model(tmp_path, space, score_weights=dict(adapted_prompt=1.0))
     with pytest.raises(ValueError, match="'asl' or 'bce'"):
         synthetic_model(tmp_path, space, loss=dict(type='focal'))
     with pytest.raises(ValueError, match='needs a vocabulary'):
@@ -175,8 +191,7 @@ def test_bce_and_bad_configs(tmp_path):
 # --- datasets ------------------------------------------------------------------------------
 def test_coco_and_voc_multilabel_targets(tmp_path):
     ann = write_detection_set(str(tmp_path / 'coco'), 'val', num_images=6, size=64, seed=2)
-    ds = CocoMultiLabelDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'coco/images/val')),
-                               pipeline=[])
+    ds = CocoMultiLabelDataset(ann_file=ann, data_prefix=dict(img=str(tmp_path / 'coco/images/val')), pipeline=[])
     data = json.load(open(ann))
     assert ds.metainfo['classes'] == ALL_CLASSES and len(ds) == 6
     for i, img in enumerate(data['images']):
@@ -188,8 +203,11 @@ def test_coco_and_voc_multilabel_targets(tmp_path):
     (root / 'Annotations').mkdir()
     (root / 'ImageSets/Main/test.txt').write_text('000001\n')
     objs = [('dog', 0), ('person', 1), ('cat', 0), ('cat', 1)]
-    (root / 'Annotations/000001.xml').write_text('<annotation>' + ''.join(
-        f'<object><name>{n}</name><difficult>{d}</difficult></object>' for n, d in objs) + '</annotation>')
+    (root / 'Annotations/000001.xml').write_text(
+        '<annotation>'
+        + ''.join(f'<object><name>{n}</name><difficult>{d}</difficult></object>' for n, d in objs)
+        + '</annotation>'
+    )
     voc = VOCMultiLabelDataset(data_root=str(root), pipeline=[])
     label = voc[0]['gt_label']
     names = voc.metainfo['classes']
@@ -212,8 +230,14 @@ def sentence_run(tmp_path_factory):
     write_detection_set(str(root), 'val', num_images=6, size=64, seed=1)
     write_sentence_file(str(root / 'sentences.txt'), SentenceGenerator(ALL_CLASSES).generate(200))
     data = [f'{name}_dataloader.dataset.data_root={root}/' for name in ('train', 'val', 'test')]
-    out = run_tool('tools/train.py', osp.join(TEST_CONFIGS, 'tiny_multilabel.py'), '--work-dir', tmp / 'work',
-                   '--cfg-options', *data)
+    out = run_tool(
+        'tools/train.py',
+        osp.join(TEST_CONFIGS, 'tiny_multilabel.py'),
+        '--work-dir',
+        tmp / 'work',
+        '--cfg-options',
+        *data,
+    )
     assert re.search(r'loss_prompt: [\d.]+ +loss_text: [\d.]+ +loss_transfer', out)
     return tmp, data, tmp / 'work' / 'iter_20.pth'
 
@@ -222,8 +246,15 @@ def sentence_run(tmp_path_factory):
 def test_train_on_sentences_then_test_on_images(sentence_run):
     tmp, data, ckpt = sentence_run
     assert ckpt.is_file()
-    out = run_tool('tools/test.py', osp.join(TEST_CONFIGS, 'tiny_multilabel.py'), ckpt,
-                   '--work-dir', tmp / 'test', '--cfg-options', *data)
+    out = run_tool(
+        'tools/test.py',
+        osp.join(TEST_CONFIGS, 'tiny_multilabel.py'),
+        ckpt,
+        '--work-dir',
+        tmp / 'test',
+        '--cfg-options',
+        *data,
+    )
     assert re.search(r'multi-label/mAP: \d', out) and 'multi-label/CF1' in out
     assert 'multi-label/AP/red square' in out
 
@@ -232,8 +263,15 @@ def test_train_on_sentences_then_test_on_images(sentence_run):
 def test_dual_adapter_fine_tuning(sentence_run):
     """From the sentence-trained model, only the image adapter learns from image labels."""
     tmp, data, ckpt = sentence_run
-    out = run_tool('tools/train.py', osp.join(TEST_CONFIGS, 'tiny_multilabel_adapter.py'), '--work-dir',
-                   tmp / 'adapter', '--cfg-options', *data, f'load_from={ckpt}')
+    out = run_tool(
+        'tools/train.py',
+        osp.join(TEST_CONFIGS, 'tiny_multilabel_adapter.py'),
+        '--work-dir',
+        tmp / 'adapter',
+        '--cfg-options',
+        *data,
+        f'load_from={ckpt}',
+    )
     assert 'loss_image' in out and re.search(r'multi-label/mAP: \d', out)
     state = torch.load(tmp / 'adapter' / 'iter_10.pth', weights_only=False, map_location='cpu')['state_dict']
     trained = torch.load(ckpt, weights_only=False, map_location='cpu')['state_dict']
@@ -247,11 +285,17 @@ def test_pooled_icar_swin_encoder_loads_projector(tmp_path):
     """The iCAR image side: Swin built through MODELS, pooled, projected with the
     checkpoint's visual_model.projector."""
     from icar_mm.multilabel import PooledImageEncoder
+
     proj = torch.randn(64, 256)
     torch.save({'state_dict': {'visual_model.projector.weight': proj}}, tmp_path / 'icar.pth')
-    enc = PooledImageEncoder(backbone=dict(type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1],
-                                           num_heads=[1, 2, 4, 8], out_indices=(3, )),
-                             in_channels=256, embed_dim=64, projector_checkpoint=str(tmp_path / 'icar.pth'))
+    enc = PooledImageEncoder(
+        backbone=dict(
+            type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], out_indices=(3,)
+        ),
+        in_channels=256,
+        embed_dim=64,
+        projector_checkpoint=str(tmp_path / 'icar.pth'),
+    )
     enc.init_weights()
     assert torch.equal(enc.projection.weight, proj)
     assert not any(p.requires_grad for p in enc.parameters())
@@ -259,10 +303,16 @@ def test_pooled_icar_swin_encoder_loads_projector(tmp_path):
         assert enc(torch.randn(2, 3, 64, 64)).shape == (2, 64)
     torch.save({'state_dict': {'other.weight': proj}}, tmp_path / 'bad.pth')
     from icar_mm.checkpoints import CheckpointError
+
     with pytest.raises(CheckpointError, match=r'bad\.pth holds no image projector \(visual_model\.projector\.weight\)'):
-        PooledImageEncoder(backbone=dict(type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1],
-                                         num_heads=[1, 2, 4, 8], out_indices=(3, )),
-                           in_channels=256, embed_dim=64, projector_checkpoint=str(tmp_path / 'bad.pth')).init_weights()
+        PooledImageEncoder(
+            backbone=dict(
+                type='icar_mm.ICARSwin', embed_dims=32, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], out_indices=(3,)
+            ),
+            in_channels=256,
+            embed_dim=64,
+            projector_checkpoint=str(tmp_path / 'bad.pth'),
+        ).init_weights()
 
 
 def test_open_clip_image_encoder_loads_through_the_checkpoint_readers(tmp_path):
@@ -272,14 +322,19 @@ def test_open_clip_image_encoder_loads_through_the_checkpoint_readers(tmp_path):
 
     from icar_mm.checkpoints import CheckpointError
     from icar_mm.multilabel import OpenCLIPImageEncoder
+
     source = OpenCLIPImageEncoder(model_name=TINY_TOWER)
     visual = source.visual.state_dict()
-    torch.save({'state_dict': {**{f'visual.{k}': v for k, v in visual.items()}, 'logit_scale': torch.ones(())}},
-               tmp_path / 'clip.pth')
+    torch.save(
+        {'state_dict': {**{f'visual.{k}': v for k, v in visual.items()}, 'logit_scale': torch.ones(())}},
+        tmp_path / 'clip.pth',
+    )
     torch.save({'state_dict': {f'image_encoder.visual.{k}': v for k, v in visual.items()}}, tmp_path / 'pvp.pth')
     for name in ('clip.pth', 'pvp.pth'):
         loaded = OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / name))
         assert all(torch.equal(v, visual[k]) for k, v in loaded.visual.state_dict().items())
     torch.save({'model': {'visual_model.projector.weight': torch.randn(4, 8)}}, tmp_path / 'icar.pth')
-    with pytest.raises(CheckpointError, match=r'icar\.pth \(icar layout\) holds no open_clip image tower.*PooledImageEncoder'):
+    with pytest.raises(
+        CheckpointError, match=r'icar\.pth \(icar layout\) holds no open_clip image tower.*PooledImageEncoder'
+    ):
         OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))

@@ -1,12 +1,12 @@
 """The quickstart: the embedded world's generators, the iCAR pre-training
 objective and its iCAR-layout export, and a shortened end-to-end run."""
+
 import json
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, run_tool
 
 PRETRAIN = osp.join(REPO, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synthetic.py')
@@ -14,6 +14,7 @@ PRETRAIN = osp.join(REPO, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synt
 
 def test_detection_world_is_deterministic_and_never_boxes_novel_classes(tmp_path):
     from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES, write_detection_set
+
     colours = {n.split()[0] for n in BASE_CLASSES}
     shapes = {n.split()[1] for n in BASE_CLASSES}
     assert colours == {n.split()[0] for n in ALL_CLASSES} and shapes == {n.split()[1] for n in ALL_CLASSES}
@@ -32,6 +33,7 @@ def test_detection_world_is_deterministic_and_never_boxes_novel_classes(tmp_path
 
 def test_pretrain_data_mixes_labels_and_captions_deterministically():
     from icar_mm.datasets import BASE_CLASSES, SyntheticPretrainDataset
+
     data = SyntheticPretrainDataset(num_labelled=6, num_captioned=4, size=32, seed=1)
     again = SyntheticPretrainDataset(num_labelled=6, num_captioned=4, size=32, seed=1)
     assert len(data) == 10
@@ -45,10 +47,10 @@ def test_pretrain_data_mixes_labels_and_captions_deterministically():
 
 
 def build_pretrainer():
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
 
-    from mmdet.registry import MODELS
     cfg = Config.fromfile(PRETRAIN)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(cfg.model)
@@ -60,9 +62,11 @@ def test_objective_trains_both_losses_and_exports_the_icar_layout(tmp_path):
     """One step moves the shared text encoder through both losses; the export
     loads, strictly, into the downstream backbone and text encoder."""
     from icar_mm.datasets import SyntheticPretrainDataset
+
     model, cfg = build_pretrainer()
     data = SyntheticPretrainDataset(num_labelled=4, num_captioned=4, size=64)
     from mmengine.dataset import pseudo_collate
+
     batch = model.data_preprocessor(pseudo_collate([data[i] for i in range(8)]), True)
     losses = model(batch['inputs'], batch['data_samples'], mode='loss')
     assert losses['loss_label'] > 0 and losses['loss_text'] > 0
@@ -76,6 +80,7 @@ def test_objective_trains_both_losses_and_exports_the_icar_layout(tmp_path):
     model.export_icar(path)
     from icar_mm.models import ICARSwin
     from icar_mm.text.encoder import OpenCLIPTextEncoder
+
     backbone = ICARSwin(checkpoint=path, **{k: v for k, v in cfg.model.backbone.items() if k != 'type'})
     backbone.init_weights()
     for k, v in model.backbone.state_dict().items():
@@ -90,22 +95,32 @@ def test_action_world_changes_colour_midway_and_holds_out_novel_actions(tmp_path
     labels index all actions, and each clip ends in the colour its name says."""
     import cv2
 
-    from icar_mm.datasets.synthetic import (ALL_ACTIONS, BASE_ACTIONS, COLOURS, NOVEL_ACTIONS, NOVEL_CLASSES,
-                                            render_clip, write_video_set)
+    from icar_mm.datasets.synthetic import (
+        ALL_ACTIONS,
+        BASE_ACTIONS,
+        COLOURS,
+        NOVEL_ACTIONS,
+        NOVEL_CLASSES,
+        render_clip,
+        write_video_set,
+    )
     from icar_mm.text import load_vocabulary
+
     assert {f'{n.split()[1]} turning {n.split()[0]}' for n in NOVEL_CLASSES} == set(NOVEL_ACTIONS)
     base_words = {w for n in BASE_ACTIONS for w in n.split()}
     assert all(set(n.split()) <= base_words for n in NOVEL_ACTIONS), 'novel names are made of base words'
     shipped = load_vocabulary('synthetic_actions')
     assert shipped.names == ALL_ACTIONS and shipped.split('novel').names == NOVEL_ACTIONS
-    ann = write_video_set(str(tmp_path), 'train', num_videos=12, seed=0, classes=ALL_ACTIONS,
-                          draw_from=BASE_ACTIONS, num_frames=8)
+    ann = write_video_set(
+        str(tmp_path), 'train', num_videos=12, seed=0, classes=ALL_ACTIONS, draw_from=BASE_ACTIONS, num_frames=8
+    )
     labels = [int(line.split()[1]) for line in open(ann)]
     assert {ALL_ACTIONS[i] for i in labels} <= set(BASE_ACTIONS)
     assert cv2.VideoCapture(str(tmp_path / 'videos' / 'train' / '00000.mp4')).get(cv2.CAP_PROP_FRAME_COUNT) == 8
 
     def colours(frame):
         return {c for c, (rgb, _) in COLOURS.items() if (np.abs(frame.astype(int) - rgb).sum(-1) == 0).sum() > 20}
+
     frames = render_clip(np.random.default_rng(0), 'circle turning red', size=64, num_frames=8)
     first, last = colours(frames[0]), colours(frames[-1])
     assert last == {'red'} and len(first) == 1 and first != {'red'}
@@ -115,13 +130,28 @@ def test_segmentation_world_ignores_unlabelled_classes(tmp_path):
     import cv2
 
     from icar_mm.datasets.synthetic import ALL_CLASSES, BASE_CLASSES, NOVEL_CLASSES, write_segmentation_set
-    classes = ('background', ) + ALL_CLASSES
+
+    classes = ('background',) + ALL_CLASSES
     for split, labelled in (('train', BASE_CLASSES), ('val', None)):
-        write_segmentation_set(str(tmp_path), split, num_images=24, seed=0, classes=classes,
-                               background_class='background', label_classes=labelled)
-    ids = {split: set(np.unique(np.concatenate([cv2.imread(str(p), cv2.IMREAD_UNCHANGED).ravel() for p in
-                                                (tmp_path / 'ann_dir' / split).iterdir()])))
-           for split in ('train', 'val')}
+        write_segmentation_set(
+            str(tmp_path),
+            split,
+            num_images=24,
+            seed=0,
+            classes=classes,
+            background_class='background',
+            label_classes=labelled,
+        )
+    ids = {
+        split: set(
+            np.unique(
+                np.concatenate(
+                    [cv2.imread(str(p), cv2.IMREAD_UNCHANGED).ravel() for p in (tmp_path / 'ann_dir' / split).iterdir()]
+                )
+            )
+        )
+        for split in ('train', 'val')
+    }
     novel = {classes.index(n) for n in NOVEL_CLASSES}
     assert ids['val'] & novel and not ids['train'] & novel, 'novel pixels are labelled in val only'
     assert 255 in ids['train'] and 0 in ids['train'], 'novel pixels ignored, background labelled'
@@ -132,16 +162,19 @@ def test_shortened_quickstart_runs_three_tasks_and_draws_predictions(tmp_path):
     """The main job end to end on a shortened schedule: one pre-training, the
     three tasks with and without it, the table, and pictures with predictions."""
     work = tmp_path / 'quickstart'
-    out = run_tool('tools/quickstart.py', '--work-dir', work, '--pretrain-iters', 8, '--schedule', 0.03,
-                   '--examples', 2)
+    out = run_tool(
+        'tools/quickstart.py', '--work-dir', work, '--pretrain-iters', 8, '--schedule', 0.03, '--examples', 2
+    )
     summary = json.load(open(work / 'summary.json'))
     rows = {(r['task'], r['pretraining']): r for r in summary['rows']}
-    assert set(rows) == {(t, p) for t in ('detection', 'segmentation', 'action')
-                         for p in ('iCAR pre-trained', 'no pre-training')}
+    assert set(rows) == {
+        (t, p) for t in ('detection', 'segmentation', 'action') for p in ('iCAR pre-trained', 'no pre-training')
+    }
     for row in rows.values():
         assert np.isfinite(row['novel']) and np.isfinite(row['base']) and osp.isfile(row['checkpoint'])
     assert (work / 'pretrain' / 'icar_synthetic.pth').is_file()
     from icar_mm.datasets.synthetic import ALL_ACTIONS, ALL_CLASSES
+
     for task, found in (('detection', 'detections'), ('segmentation', 'segments'), ('action', 'top')):
         for drawn in summary['pictures'][task].values():
             assert len(drawn) == 2

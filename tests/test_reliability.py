@@ -1,5 +1,6 @@
 """Reliability: multi-process training, exact resume, and bad input that stops
 with a clear message and damages nothing already written."""
+
 import glob
 import hashlib
 import json
@@ -12,7 +13,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import REPO, TEST_CONFIGS, TINY_TEXT_ENCODER, detection_options, run_tool, tool_helpers
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
@@ -21,7 +21,7 @@ CLASSIFIER = 'model.roi_head.bbox_head.classifier'
 
 def losses(work_dir):
     """The logged total loss of every training iteration."""
-    path, = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    (path,) = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     return [json.loads(line)['loss'] for line in open(path) if '"loss"' in line]
 
 
@@ -46,16 +46,32 @@ def test_two_processes_train_like_one_with_the_same_total_batch(det_data, tmp_pa
     own random streams, the single process from one."""
     options = detection_options(det_data) + [
         'train_dataloader.dataset.pipeline.3.prob=0.0',  # same images, unflipped, in both runs
-        f'{CLASSIFIER}.templates=vild14',                # random template per class and step
+        f'{CLASSIFIER}.templates=vild14',  # random template per class and step
         f'{CLASSIFIER}.text_encoder.frozen={text_encoder == "frozen"}',
-        'custom_hooks.3.interval=1', 'train_cfg.val_interval=2']
+        'custom_hooks.3.interval=1',
+        'train_cfg.val_interval=2',
+    ]
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
-    run_tool('tools/train.py', OV_CONFIG, '--work-dir', one, '--cfg-options',
-             'train_dataloader.batch_size=2', *options)
+    run_tool('tools/train.py', OV_CONFIG, '--work-dir', one, '--cfg-options', 'train_dataloader.batch_size=2', *options)
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', PORT=str(free_port()), PYTHON=sys.executable)
-    proc = subprocess.run(['bash', 'tools/dist_train.sh', OV_CONFIG, '2', '--work-dir', two, '--cfg-options',
-                           'train_dataloader.batch_size=1', *options],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            'bash',
+            'tools/dist_train.sh',
+            OV_CONFIG,
+            '2',
+            '--work-dir',
+            two,
+            '--cfg-options',
+            'train_dataloader.batch_size=1',
+            *options,
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
 
@@ -74,6 +90,7 @@ def test_template_choices_do_not_depend_on_other_random_draws():
     their own RoI samples); template choices come from the classifier's own
     stream, so they agree."""
     from icar_mm.classifier import TextCosineClassifier
+
     torch.manual_seed(0)
     a = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='vild14').train()
     b = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='vild14').train()
@@ -90,13 +107,17 @@ def test_resumed_run_ends_with_the_same_weights(det_data, tmp_path):
     background: a run restarted from its epoch-1 checkpoint in a new process
     ends exactly where the uninterrupted run ends (weights, optimizer state,
     the classifier's template stream)."""
-    options = ['--cfg-options', *detection_options(det_data), 'train_cfg.max_epochs=2',
-               f'{CLASSIFIER}.templates=vild14', f'{CLASSIFIER}.learnable_scale=True',
-               'randomness.deterministic=True']
+    options = [
+        '--cfg-options',
+        *detection_options(det_data),
+        'train_cfg.max_epochs=2',
+        f'{CLASSIFIER}.templates=vild14',
+        f'{CLASSIFIER}.learnable_scale=True',
+        'randomness.deterministic=True',
+    ]
     full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
     run_tool('tools/train.py', OV_CONFIG, '--work-dir', full, *options)
-    run_tool('tools/train.py', OV_CONFIG, '--work-dir', resumed, '--resume', osp.join(full, 'epoch_1.pth'),
-             *options)
+    run_tool('tools/train.py', OV_CONFIG, '--work-dir', resumed, '--resume', osp.join(full, 'epoch_1.pth'), *options)
     a = torch.load(osp.join(full, 'epoch_2.pth'), weights_only=False)
     b = torch.load(osp.join(resumed, 'epoch_2.pth'), weights_only=False)
     assert a['state_dict'].keys() == b['state_dict'].keys()
@@ -111,10 +132,10 @@ def test_resumed_run_ends_with_the_same_weights(det_data, tmp_path):
 # --- bad input -------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def detector():
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmdet.registry import MODELS
     init_default_scope('mmdet')
     return MODELS.build(Config.fromfile(OV_CONFIG).model)
 
@@ -123,9 +144,12 @@ def detector():
 def test_nan_loss_stops_naming_the_iteration_and_the_last_good_checkpoint(det_data, tmp_path):
     from icar_mm.apis import build_runner, load_config
     from icar_mm.engine import NonFiniteLossError
+
     config = tmp_path / 'exploding.py'  # the learning rate explodes after epoch 1
-    config.write_text(f"_base_ = {OV_CONFIG!r}\ntrain_cfg = dict(max_epochs=2, val_interval=2)\n"
-                      "param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=1e30)]\n")
+    config.write_text(
+        f'_base_ = {OV_CONFIG!r}\ntrain_cfg = dict(max_epochs=2, val_interval=2)\n'
+        "param_scheduler = [dict(type='MultiStepLR', by_epoch=True, milestones=[1], gamma=1e30)]\n"
+    )
     cfg = load_config(str(config), str(tmp_path / 'work'))
     cfg.merge_from_dict(dict(o.split('=', 1) for o in detection_options(det_data)))
     with pytest.raises(NonFiniteLossError) as error:
@@ -141,6 +165,7 @@ def test_nan_loss_stops_naming_the_iteration_and_the_last_good_checkpoint(det_da
 
 def test_checkpoints_of_another_task_or_incomplete_are_refused(detector, tmp_path):
     from icar_mm.checkpoints import CheckpointError, check_model_checkpoint
+
     own = detector.state_dict()
     torch.save({'state_dict': own}, tmp_path / 'ok.pth')
     check_model_checkpoint(detector, str(tmp_path / 'ok.pth'))
@@ -157,13 +182,14 @@ def test_checkpoints_of_another_task_or_incomplete_are_refused(detector, tmp_pat
         check_model_checkpoint(detector, str(tmp_path / 'partial.pth'))
 
     data = (tmp_path / 'ok.pth').read_bytes()
-    (tmp_path / 'truncated.pth').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'truncated.pth').write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match='truncated or corrupt'):
         check_model_checkpoint(detector, str(tmp_path / 'truncated.pth'))
 
 
 class _RunsCode:
     """Pickles to a call that writes a file when unpickled."""
+
     def __init__(self, path):
         self.path = path
 
@@ -177,6 +203,7 @@ def test_code_executing_checkpoints_are_refused_everywhere(detector, tmp_path):
     from mmengine.runner import load_checkpoint
 
     from icar_mm.checkpoints import CheckpointError, read_checkpoint
+
     evil, ran = tmp_path / 'evil.pth', tmp_path / 'code_ran'
     with open(evil, 'wb') as f:
         pickle.dump({'state_dict': _RunsCode(str(ran))}, f)
@@ -197,8 +224,17 @@ def test_test_tool_refuses_a_wrong_checkpoint_and_keeps_earlier_outputs(detector
     out = tmp_path / 'results.pkl'
     out.write_bytes(b'earlier results')
     with pytest.raises(AssertionError, match='holds a segmentor') as error:
-        run_tool('tools/test.py', OV_CONFIG, tmp_path / 'segmentor.pth', '--out', out,
-                 '--work-dir', tmp_path / 'work', '--cfg-options', *detection_options(det_data))
+        run_tool(
+            'tools/test.py',
+            OV_CONFIG,
+            tmp_path / 'segmentor.pth',
+            '--out',
+            out,
+            '--work-dir',
+            tmp_path / 'work',
+            '--cfg-options',
+            *detection_options(det_data),
+        )
     assert 'CheckpointError' in str(error.value)
     assert out.read_bytes() == b'earlier results'
 
@@ -208,13 +244,16 @@ def test_vocabulary_that_disagrees_with_the_dataset_or_the_head(detector):
 
     from icar_mm.engine import VocabularyHook
     from icar_mm.models import TextCosineBBoxHead
+
     classifier = detector.roi_head.bbox_head.classifier
     classifier.set_vocabulary('voc')  # named, as a config naming vocabulary='voc' does
     assert not classifier.follows_dataset
     dataset = SimpleNamespace(metainfo=dict(classes=('cat', 'dog')))
     try:
-        with pytest.raises(ValueError, match="has 2 classes but a classifier of the model scores 21.*"
-                                             "remove vocabulary=... to follow the dataset"):
+        with pytest.raises(
+            ValueError,
+            match='has 2 classes but a classifier of the model scores 21.*remove vocabulary=... to follow the dataset',
+        ):
             VocabularyHook.apply(detector, dataset)
     finally:
         classifier.set_vocabulary('voc', follow_dataset=True)
@@ -222,9 +261,13 @@ def test_vocabulary_that_disagrees_with_the_dataset_or_the_head(detector):
     assert classifier.class_names == ('cat', 'dog') and classifier.follows_dataset
 
     head = TextCosineBBoxHead(
-        classifier=dict(text_encoder=TINY_TEXT_ENCODER,
-                        vocabulary='synthetic', templates='single'),
-        in_channels=8, fc_out_channels=16, roi_feat_size=2, reg_class_agnostic=False, num_classes=16)
+        classifier=dict(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='single'),
+        in_channels=8,
+        fc_out_channels=16,
+        roi_feat_size=2,
+        reg_class_agnostic=False,
+        num_classes=16,
+    )
     assert head.num_classes == 16
     head.classifier.set_vocabulary('voc')
     with pytest.raises(ValueError, match='built for 16 classes but the vocabulary has 21.*reg_class_agnostic=True'):
@@ -233,22 +276,26 @@ def test_vocabulary_that_disagrees_with_the_dataset_or_the_head(detector):
 
 def test_class_weights_of_the_wrong_dimension(tmp_path):
     from icar_mm.classifier import TextCosineClassifier
+
     source = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', templates='single')
     source.export_class_weights(str(tmp_path / 'weights.pth'))
-    wide = TextCosineClassifier(text_encoder=dict(TINY_TEXT_ENCODER, model_name='RN50'), vocabulary='synthetic',
-                                templates='single')
-    with pytest.raises(ValueError, match=f'holds {source.embed_dim}-d class weights.*works in '
-                                         f'{wide.embed_dim}-d'):
+    wide = TextCosineClassifier(
+        text_encoder=dict(TINY_TEXT_ENCODER, model_name='RN50'), vocabulary='synthetic', templates='single'
+    )
+    with pytest.raises(ValueError, match=f'holds {source.embed_dim}-d class weights.*works in {wide.embed_dim}-d'):
         wide.set_class_weights(str(tmp_path / 'weights.pth'))
 
 
-@pytest.mark.parametrize('content,found', [(b'', 'an empty file'), (b'not an image' * 9, "108 bytes starting with b'not an")])
+@pytest.mark.parametrize(
+    'content,found', [(b'', 'an empty file'), (b'not an image' * 9, "108 bytes starting with b'not an")]
+)
 def test_corrupt_image_is_named_with_what_it_holds(det_data, tmp_path, content, found):
+    from mmdet.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     from icar_mm.datasets import ImageReadError
-    from mmdet.registry import DATASETS
+
     root = tmp_path / 'data'
     shutil.copytree(det_data, root)
     broken = root / 'images' / 'train' / sorted(os.listdir(root / 'images' / 'train'))[0]
@@ -257,8 +304,10 @@ def test_corrupt_image_is_named_with_what_it_holds(det_data, tmp_path, content, 
     dataset_cfg = Config.fromfile(OV_CONFIG).train_dataloader.dataset
     dataset = DATASETS.build(dict(dataset_cfg, data_root=f'{root}/'))
     index = [i for i in range(len(dataset)) if dataset.get_data_info(i)['img_path'] == str(broken)][0]
-    with pytest.raises(ImageReadError, match=f'Cannot read image {broken}: expected a JPEG.*found {found}'
-                                             '.*remove it from the annotation file'):
+    with pytest.raises(
+        ImageReadError,
+        match=f'Cannot read image {broken}: expected a JPEG.*found {found}.*remove it from the annotation file',
+    ):
         dataset[index]
     with pytest.raises(SystemExit, match=f'Cannot read image {broken}'):  # tools/detect.py, tools/segment.py
         tool_helpers().list_images([str(root / 'images' / 'train')])
@@ -266,6 +315,7 @@ def test_corrupt_image_is_named_with_what_it_holds(det_data, tmp_path, content, 
 
 def test_empty_video_is_named(tmp_path):
     from icar_mm.datasets import VideoInit, VideoReadError
+
     (tmp_path / 'empty.mp4').write_bytes(b'')
     with pytest.raises(VideoReadError, match='empty.mp4'):
         VideoInit()(dict(filename=str(tmp_path / 'empty.mp4')))
@@ -275,11 +325,14 @@ def test_distributed_check_stops_when_ranks_drift_apart(detector, monkeypatch):
     from types import SimpleNamespace
 
     from icar_mm.engine import DistributedCheckHook, hooks
+
     classifier = detector.roi_head.bbox_head.classifier
     classifier.last_class_weights = torch.randn(4, classifier.embed_dim)
     monkeypatch.setattr(hooks, 'all_gather', lambda t: [t, t + 1e-6])  # rank 1 holds other weights
     runner = SimpleNamespace(model=detector, iter=6, logger=None)
-    with pytest.raises(RuntimeError, match='At iteration 7 the .*class weights of roi_head.bbox_head.classifier.* '
-                                           'differ between the 2 processes'):
+    with pytest.raises(
+        RuntimeError,
+        match='At iteration 7 the .*class weights of roi_head.bbox_head.classifier.* differ between the 2 processes',
+    ):
         DistributedCheckHook().check(runner)
     classifier.last_class_weights = None

@@ -1,5 +1,6 @@
 """Segmentation: the text-generated cosine decode heads, the open-vocabulary IoU
 metric, and the ADE20K / zero-shot config paths end to end on synthetic data."""
+
 import glob
 import json
 import os.path as osp
@@ -8,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import REPO, TEST_CONFIGS, data_root_options, run_tool
 
 CONFIG = osp.join(TEST_CONFIGS, 'tiny_upernet.py')
@@ -18,8 +18,8 @@ ZS_CONFIG = osp.join(TEST_CONFIGS, 'tiny_zs_upernet.py')
 def build_segmentor(config=CONFIG):
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-
     from mmseg.registry import MODELS
+
     cfg = Config.fromfile(config)
     with DefaultScope.overwrite_default_scope('mmseg'):
         model = MODELS.build(cfg.model)
@@ -30,18 +30,20 @@ def build_segmentor(config=CONFIG):
 def seg_inputs(model, size=64, gt=None):
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     torch.manual_seed(0)
-    sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                         pad_shape=(size, size)))
+    sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size)))
     if gt is not None:
         sample.gt_sem_seg = PixelData(data=gt[None])
-    data = model.data_preprocessor(dict(inputs=[torch.rand(3, size, size) * 255], data_samples=[sample]),
-                                   training=gt is not None)
+    data = model.data_preprocessor(
+        dict(inputs=[torch.rand(3, size, size) * 255], data_samples=[sample]), training=gt is not None
+    )
     return data['inputs'], data['data_samples']
 
 
 def test_iou_metric_matches_hand_computed_ious():
     from icar_mm.evaluation import OVIoUMetric
+
     classes = ('sky', 'road', 'cat', 'dog')
     metric = OVIoUMetric(unseen_classes=['cat', 'dog'], classwise=True)
     metric.dataset_meta = dict(classes=classes)
@@ -72,13 +74,16 @@ def test_vocabulary_swap_changes_segmented_classes():
     from mmengine.config import ConfigDict
 
     from icar_mm.apis import set_vocabulary
+
     model = build_segmentor().eval()
     head = model.decode_head
     assert model.auxiliary_head.classifier.text_encoder is head.classifier.text_encoder
     assert not any(k.startswith('auxiliary_head.classifier.text_encoder') for k in model.state_dict())
     inputs, samples = seg_inputs(model)
-    for vocabulary, mode in ((['red circle', 'blue square'], 'whole'),
-                             (['sky', 'road', 'tree', 'person', 'car'], 'slide')):
+    for vocabulary, mode in (
+        (['red circle', 'blue square'], 'whole'),
+        (['sky', 'road', 'tree', 'person', 'car'], 'slide'),
+    ):
         set_vocabulary(model, vocabulary)
         model.test_cfg = ConfigDict(mode=mode, crop_size=(48, 48), stride=(32, 32))
         with torch.no_grad():
@@ -93,19 +98,23 @@ def test_loss_ignores_classes_outside_training_and_scores_background_in_place():
     ignored; VOC's background class is a learned embedding, not text."""
     from icar_mm.classifier import TrainClasses
     from icar_mm.datasets.synthetic import ALL_CLASSES, NOVEL_CLASSES
+
     model = build_segmentor(ZS_CONFIG).train()
     head = model.decode_head
-    vocabulary = ('background', ) + ALL_CLASSES
+    vocabulary = ('background',) + ALL_CLASSES
     head.classifier.set_vocabulary(list(vocabulary))
     assert head.classifier._text_vocabulary().names == ALL_CLASSES  # no prompt for 'background'
-    assert torch.equal(head.classifier.class_embeddings()[0],
-                       torch.nn.functional.normalize(head.classifier.background_embedding, dim=0))
+    assert torch.equal(
+        head.classifier.class_embeddings()[0],
+        torch.nn.functional.normalize(head.classifier.background_embedding, dim=0),
+    )
     novel = [vocabulary.index(n) for n in NOVEL_CLASSES]
     gt = torch.zeros(64, 64, dtype=torch.long)
     gt[:32] = novel[0]
     gt[32:, :32] = 1
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
+
     sample = SegDataSample(gt_sem_seg=PixelData(data=gt[None]))
     logits = torch.randn(1, len(vocabulary), 64, 64, requires_grad=True)
     head.loss_by_feat(logits, [sample])['loss_ce'].backward()
@@ -128,6 +137,7 @@ def test_segmentation_configs_resolve():
     from icar_mm.engine import VocabularyHook
     from icar_mm.models import TextCosineUPerHead, TextEncoderDecoder
     from icar_mm.text.vocabulary import load_vocabulary
+
     configs = sorted(glob.glob(osp.join(REPO, 'configs', 'segmentation', '*.py')))
     assert len(configs) >= 6
     for path in configs:
@@ -135,10 +145,16 @@ def test_segmentation_configs_resolve():
         assert MODELS.get(cfg.model.type) is TextEncoderDecoder, path
         assert MODELS.get(cfg.model.decode_head.type) is TextCosineUPerHead, path
         assert VocabularyHook in [HOOKS.get(h['type']) for h in cfg.custom_hooks], path
-    zs = Config.fromfile(osp.join(REPO, 'configs', 'segmentation',
-                                  'upernet_icar-swin-t_cosine_8xb2-20k_voc12aug-zs15-512x512.py'))
+    zs = Config.fromfile(
+        osp.join(REPO, 'configs', 'segmentation', 'upernet_icar-swin-t_cosine_8xb2-20k_voc12aug-zs15-512x512.py')
+    )
     assert load_vocabulary(zs.test_evaluator.unseen_classes).names == (
-        'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
+        'pottedplant',
+        'sheep',
+        'sofa',
+        'train',
+        'tvmonitor',
+    )
     voc = DATASETS.get(zs.test_dataloader.dataset.type).METAINFO['classes']
     assert zs.model.decode_head.classifier.background_class == voc[0]
 
@@ -152,8 +168,16 @@ def test_ade20k_config_trains_tests_and_segments_any_vocabulary(seg_data, traine
 
     images = sorted(glob.glob(osp.join(seg_data, 'img_dir', 'val', '*.jpg')))[:2]
     out_dir = tmp_path / 'segment'
-    run_tool('tools/segment.py', CONFIG, ckpt, *images, '--classes', 'red square, blue circle, green cross',
-             '--out-dir', out_dir)
+    run_tool(
+        'tools/segment.py',
+        CONFIG,
+        ckpt,
+        *images,
+        '--classes',
+        'red square, blue circle, green cross',
+        '--out-dir',
+        out_dir,
+    )
     summary = json.load(open(out_dir / 'segments.json'))
     assert summary['classes'] == ['red square', 'blue circle', 'green cross']
     for image in images:
@@ -167,16 +191,17 @@ def test_ade20k_config_trains_tests_and_segments_any_vocabulary(seg_data, traine
 @pytest.mark.slow
 def test_zero_shot_config_trains_on_seen_and_reports_unseen(tmp_path):
     from icar_mm.datasets.synthetic import ALL_CLASSES, write_segmentation_set
+
     root = str(tmp_path / 'data')
-    classes = ('background', ) + ALL_CLASSES
+    classes = ('background',) + ALL_CLASSES
     for split, seed in (('train', 0), ('val', 1)):
-        write_segmentation_set(root, split, num_images=6, seed=seed, classes=classes,
-                               background_class='background')
+        write_segmentation_set(root, split, num_images=6, seed=seed, classes=classes, background_class='background')
     work = tmp_path / 'work'
     options = data_root_options(root)
     run_tool('tools/train.py', ZS_CONFIG, '--work-dir', work, '--cfg-options', *options)
-    out = run_tool('tools/test.py', ZS_CONFIG, work / 'iter_4.pth', '--work-dir', tmp_path / 'test',
-                   '--cfg-options', *options)
+    out = run_tool(
+        'tools/test.py', ZS_CONFIG, work / 'iter_4.pth', '--work-dir', tmp_path / 'test', '--cfg-options', *options
+    )
     metrics = json.loads(open(sorted(glob.glob(str(tmp_path / 'test' / '*' / '*.json')))[-1]).read())
     for key in ('mIoU', 'mIoU_seen', 'mIoU_unseen', 'hIoU'):
         assert key in metrics, out[-3000:]

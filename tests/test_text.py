@@ -1,11 +1,12 @@
 """The shared text side: vocabularies, the text encoder, the cosine classifier, checkpoints."""
+
 import pickle
 
 import open_clip
 import pytest
 import torch
-
 from conftest import TINY_TEXT_ENCODER, TINY_TOWER
+
 from icar_mm.checkpoints import CheckpointError, load_text_encoder
 from icar_mm.classifier import TextCosineClassifier, load_class_weights
 from icar_mm.text import OpenCLIPTextEncoder, get_templates, load_vocabulary, shipped_vocabularies
@@ -29,10 +30,20 @@ def make_classifier(ckpt=None, **kw):
 
 
 # --- vocabularies -------------------------------------------------------------------
-@pytest.mark.parametrize('name,size', [
-    ('coco', 80), ('voc', 21), ('pascal_context_59', 59), ('coco_stuff_171', 171),
-    ('ade20k_150', 150), ('kinetics400', 400), ('kinetics600_new', 220), ('ucf101', 101),
-    ('hmdb51', 51)])
+@pytest.mark.parametrize(
+    'name,size',
+    [
+        ('coco', 80),
+        ('voc', 21),
+        ('pascal_context_59', 59),
+        ('coco_stuff_171', 171),
+        ('ade20k_150', 150),
+        ('kinetics400', 400),
+        ('kinetics600_new', 220),
+        ('ucf101', 101),
+        ('hmdb51', 51),
+    ],
+)
 def test_shipped_vocabularies_are_complete(name, size):
     vocab = load_vocabulary(name)
     assert len(vocab) == size
@@ -43,6 +54,7 @@ def test_shipped_vocabularies_are_complete(name, size):
 def test_vocabulary_matches_host_metainfo():
     from mmdet.datasets import CocoDataset
     from mmseg.datasets import ADE20KDataset
+
     assert load_vocabulary('coco').names == tuple(CocoDataset.METAINFO['classes'])
     assert load_vocabulary('ade20k_150').names == tuple(ADE20KDataset.METAINFO['classes'])
 
@@ -63,25 +75,30 @@ def test_vocabulary_from_names_file_and_dataset_metainfo(tmp_path):
     vocab = load_vocabulary(str(path))
     assert vocab.names == ('red kite', 'blue kite')
     assert vocab.subset(['red kite']).prompts(['a photo of a {}.']) == [
-        ['a photo of a red kite, a diamond-shaped toy flown on a string.']]
+        ['a photo of a red kite, a diamond-shaped toy flown on a string.']
+    ]
     # 'blue kite' has no description of its own: WordNet's 'kite' describes it, unless 'strict'
     assert vocab.origins == ('user', 'wordnet')
     assert vocab.prompts(['a photo of a {}.'], enriched=True)[1][0].startswith(
-        'a photo of a blue kite, a kind of kite: ')
+        'a photo of a blue kite, a kind of kite: '
+    )
     with pytest.raises(ValueError, match="1 of 2 classes.*'blue kite'.*plain prompts"):
         vocab.prompts(['a photo of a {}.'], enriched='strict')
     assert vocab.prompts(['a photo of a {}.'], enriched=False)[1] == ['a photo of a blue kite.']
 
 
-@pytest.mark.parametrize('spec,error,match', [
-    ([], ValueError, 'Empty vocabulary'),
-    (['cat', 'dog', 'cat'], ValueError, "Duplicated class names.*'cat'"),
-    (['cat', ''], TypeError, 'non-empty strings'),
-    (['cat', 3], TypeError, 'non-empty strings'),
-    ('cocoo', KeyError, "Unknown vocabulary 'cocoo'.*shipped vocabularies"),
-    ('coco:novel', KeyError, "no split 'novel'.*ov_base"),
-    ('missing/vocab.txt', FileNotFoundError, 'does not exist'),
-])
+@pytest.mark.parametrize(
+    'spec,error,match',
+    [
+        ([], ValueError, 'Empty vocabulary'),
+        (['cat', 'dog', 'cat'], ValueError, "Duplicated class names.*'cat'"),
+        (['cat', ''], TypeError, 'non-empty strings'),
+        (['cat', 3], TypeError, 'non-empty strings'),
+        ('cocoo', KeyError, "Unknown vocabulary 'cocoo'.*shipped vocabularies"),
+        ('coco:novel', KeyError, "no split 'novel'.*ov_base"),
+        ('missing/vocab.txt', FileNotFoundError, 'does not exist'),
+    ],
+)
 def test_bad_vocabularies_fail_clearly(spec, error, match):
     with pytest.raises(error, match=match):
         load_vocabulary(spec)
@@ -100,8 +117,7 @@ def test_class_weights_equal_open_clip_zero_shot_classifier(clip_ckpt):
     model, path = clip_ckpt
     templates = get_templates('imagenet80')
     ours = make_classifier(path, templates=templates, enriched=False).eval()
-    reference = open_clip.build_zero_shot_classifier(
-        model, open_clip.get_tokenizer(TINY_TOWER), NAMES, templates)
+    reference = open_clip.build_zero_shot_classifier(model, open_clip.get_tokenizer(TINY_TOWER), NAMES, templates)
     torch.testing.assert_close(ours.class_embeddings(), reference.T, atol=1e-5, rtol=0)
 
 
@@ -109,7 +125,7 @@ def test_text_encoder_loads_icar_layout_and_rejects_bad_checkpoints(clip_ckpt, t
     model, path = clip_ckpt
     enc = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=path)
     # iCAR layout: sentence_model.* (text) next to visual_model.* (image side, left out)
-    icar = {'sentence_model.' + k[len('tower.'):]: v for k, v in enc.state_dict().items()}
+    icar = {'sentence_model.' + k[len('tower.') :]: v for k, v in enc.state_dict().items()}
     icar['visual_model.backbone.patch_embed.proj.weight'] = torch.zeros(1)
     torch.save({'model': icar}, tmp_path / 'icar.pth')
     enc2 = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))
@@ -126,13 +142,14 @@ def test_text_encoder_loads_icar_layout_and_rejects_bad_checkpoints(clip_ckpt, t
         load_text_encoder(enc, str(tmp_path / 'unknown.pth'))
 
     data = open(path, 'rb').read()
-    (tmp_path / 'truncated.pth').write_bytes(data[:len(data) // 2])
+    (tmp_path / 'truncated.pth').write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match='truncated or corrupt'):
         load_text_encoder(enc, str(tmp_path / 'truncated.pth'))
 
     class Evil:
         def __reduce__(self):
             return (print, ('code ran',))
+
     with open(tmp_path / 'evil.pth', 'wb') as f:
         pickle.dump({'state_dict': Evil()}, f)
     with pytest.raises(CheckpointError, match='could execute code'):
@@ -186,12 +203,14 @@ def test_random_template_per_class_in_training():
 
 
 def test_exported_weights_give_identical_logits(tmp_path):
-    clf = make_classifier(in_channels=32, templates='vild14', background='learned',
-                          learnable_scale=True, bias=-1.0).eval()
+    clf = make_classifier(
+        in_channels=32, templates='vild14', background='learned', learnable_scale=True, bias=-1.0
+    ).eval()
     path = str(tmp_path / 'weights.pth')
     clf.export_class_weights(path)
-    exported = TextCosineClassifier(class_weights=path, in_channels=32, background='learned',
-                                    learnable_scale=True, bias=-1.0).eval()
+    exported = TextCosineClassifier(
+        class_weights=path, in_channels=32, background='learned', learnable_scale=True, bias=-1.0
+    ).eval()
     exported.load_state_dict(clf.state_dict(keep_vars=False), strict=False)
     assert exported.text_encoder is None
     assert exported.class_names == tuple(NAMES)
@@ -200,19 +219,24 @@ def test_exported_weights_give_identical_logits(tmp_path):
     with pytest.raises(RuntimeError, match='no text encoder'):
         exported.set_vocabulary(['zebra'])
 
-    torch.save({'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']},
-                'embeddings': torch.randn(3, 8)}, tmp_path / 'bad.pth')
+    torch.save(
+        {'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']}, 'embeddings': torch.randn(3, 8)},
+        tmp_path / 'bad.pth',
+    )
     with pytest.raises(ValueError, match='do not match its 2 classes'):
         load_class_weights(str(tmp_path / 'bad.pth'))
     other = make_classifier()
-    torch.save({'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']},
-                'embeddings': torch.randn(2, 8)}, tmp_path / 'narrow.pth')
+    torch.save(
+        {'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']}, 'embeddings': torch.randn(2, 8)},
+        tmp_path / 'narrow.pth',
+    )
     with pytest.raises(ValueError, match='8-d class weights.*64-d'):
         other.set_class_weights(str(tmp_path / 'narrow.pth'))
 
 
 def test_class_weights_are_checked_alike_on_write_and_read(tmp_path):
     from icar_mm.classifier import save_class_weights
+
     path = str(tmp_path / 'w.pth')
     emb = torch.nn.functional.normalize(torch.randn(2, 8), dim=1)
     save_class_weights(path, ['a', 'b'], emb, templates=['{}'], enriched=False, note='kept')
@@ -225,8 +249,10 @@ def test_class_weights_are_checked_alike_on_write_and_read(tmp_path):
     bad[0, 0] = float('nan')
     with pytest.raises(ValueError, match='NaN or infinite values; refusing to write'):
         save_class_weights(path, ['a', 'b'], bad)
-    torch.save({'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']},
-                'embeddings': bad}, tmp_path / 'nan.pth')
+    torch.save(
+        {'format': 'icar_mm.class_weights/v1', 'vocabulary': {'classes': ['a', 'b']}, 'embeddings': bad},
+        tmp_path / 'nan.pth',
+    )
     with pytest.raises(ValueError, match=r"nan\.pth': class weights contain NaN"):
         load_class_weights(str(tmp_path / 'nan.pth'))
 
@@ -246,8 +272,12 @@ def test_logits_are_scaled_cosines_with_background():
 @pytest.mark.parametrize('train_templates', ['random', 'ensemble'])
 def test_trainable_text_encoder_gets_gradients(train_templates):
     clf = TextCosineClassifier(
-        text_encoder=dict(TINY_TEXT_ENCODER, frozen=False), vocabulary=NAMES, templates='vild14',
-        train_templates=train_templates, text_chunk_size=8).train()
+        text_encoder=dict(TINY_TEXT_ENCODER, frozen=False),
+        vocabulary=NAMES,
+        templates='vild14',
+        train_templates=train_templates,
+        text_chunk_size=8,
+    ).train()
     loss = torch.nn.functional.cross_entropy(clf(torch.randn(4, 64)), torch.tensor([0, 1, 2, 3]))
     loss.backward()
     grads = [p.grad for p in clf.text_encoder.parameters()]
@@ -279,14 +309,17 @@ def test_shipped_vocabulary_list():
 def test_synthetic_world_vocabulary_is_shipped():
     """Class names of the synthetic data resolve to their descriptions by name."""
     from icar_mm.datasets.synthetic import BASE_CLASSES, NOVEL_CLASSES, synthetic_vocabulary
+
     shipped = load_vocabulary('synthetic')
-    assert [dict(name=n, description=d) for n, d in zip(shipped.names, shipped.descriptions)] \
-        == synthetic_vocabulary()
+    assert [dict(name=n, description=d) for n, d in zip(shipped.names, shipped.descriptions)] == synthetic_vocabulary()
     assert shipped.split('base').names == BASE_CLASSES and shipped.split('novel').names == NOVEL_CLASSES
     assert load_vocabulary(list(NOVEL_CLASSES)).descriptions == shipped.split('novel').descriptions
 
 
 def test_hf_text_encoder_says_what_is_missing(tmp_path):
     from icar_mm.text import ICARTextEncoder
-    with pytest.raises(FileNotFoundError, match='ICARTextEncoder needs a local model directory.*roberta-base.*does not exist'):
+
+    with pytest.raises(
+        FileNotFoundError, match='ICARTextEncoder needs a local model directory.*roberta-base.*does not exist'
+    ):
         ICARTextEncoder(model_path=str(tmp_path / 'roberta-base'))

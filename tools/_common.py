@@ -1,5 +1,6 @@
 """Command-line plumbing the tools share: argument sets, input listing, progress
 and user-facing errors. The library they call is :mod:`icar_mm.apis`."""
+
 import contextlib
 import os
 import os.path as osp
@@ -18,8 +19,13 @@ def parse_tool_args(parser):
     share (--cfg-options, --launcher, --local-rank) and parse; LOCAL_RANK is
     exported for launchers."""
     from mmengine.config import DictAction
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value (e.g. train_cfg.max_iters=10)')
+
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (e.g. train_cfg.max_iters=10)',
+    )
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -33,26 +39,29 @@ def add_vocabulary_args(parser, example: str, class_weights: bool = True) -> Non
     group.add_argument('--classes', help='comma-separated class names, e.g. "zebra,hot air balloon"')
     group.add_argument('--vocabulary', help=f'a shipped vocabulary name (e.g. {example}) or a .txt/.json file')
     if class_weights:
-        group.add_argument('--class-weights', metavar='FILE',
-                           help='an exported or refined class-weights file (tools/refine_class_weights.py)')
+        group.add_argument(
+            '--class-weights',
+            metavar='FILE',
+            help='an exported or refined class-weights file (tools/refine_class_weights.py)',
+        )
 
 
-def add_inference_args(parser, inputs: str, example_vocabulary: str, out_dir: str,
-                       score_thr: float = None, score_help: str = '') -> None:
+def add_inference_args(
+    parser, inputs: str, example_vocabulary: str, out_dir: str, score_thr: float = None, score_help: str = ''
+) -> None:
     """The arguments tools/detect.py, tools/segment.py and tools/recognize.py
     share: CONFIG CHECKPOINT INPUTS..., the vocabulary, device, config
     overrides, the output folder and a score threshold."""
     from mmengine.config import DictAction
+
     parser.add_argument('config')
     parser.add_argument('checkpoint')
     parser.add_argument('inputs', nargs='+', metavar=inputs.upper(), help=f'{inputs} files or folders')
     add_vocabulary_args(parser, example_vocabulary)
     parser.add_argument('--device', help='default: cuda:0 when available, else cpu')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
     parser.add_argument('--out-dir', default=out_dir, help=f'default: {out_dir}')
-    parser.add_argument('--score-thr', type=float, default=score_thr,
-                        help=f'{score_help} (default: {score_thr})')
+    parser.add_argument('--score-thr', type=float, default=score_thr, help=f'{score_help} (default: {score_thr})')
 
 
 def requested_vocabulary(args):
@@ -63,12 +72,15 @@ def requested_vocabulary(args):
     weights = getattr(args, 'class_weights', None)
     if weights is not None:
         from icar_mm.apis.inference import VOCABULARY_SUFFIXES, is_class_weights_file
+
         if not osp.isfile(weights):
             raise SystemExit(f'--class-weights {weights}: no such file.')
         if weights.lower().endswith(VOCABULARY_SUFFIXES) or not is_class_weights_file(weights):
-            raise SystemExit(f'--class-weights {weights}: not a class-weights file (write one with '
-                             'tools/refine_class_weights.py or TextCosineClassifier.export_class_weights); '
-                             'vocabulary files go to --vocabulary.')
+            raise SystemExit(
+                f'--class-weights {weights}: not a class-weights file (write one with '
+                'tools/refine_class_weights.py or TextCosineClassifier.export_class_weights); '
+                'vocabulary files go to --vocabulary.'
+            )
         return weights
     return getattr(args, 'vocabulary', None)
 
@@ -96,6 +108,7 @@ def list_images(paths) -> list:
     import cv2
 
     from icar_mm.datasets.images import describe_unreadable
+
     images = _expand(paths, IMAGE_SUFFIXES, 'image')
     unreadable = [p for p in images if cv2.imread(p, cv2.IMREAD_UNCHANGED) is None]
     if unreadable:
@@ -107,9 +120,11 @@ def init_model_from_args(args, vocabulary):
     """The model the shared flags name (CONFIG CHECKPOINT --device --cfg-options),
     with ``vocabulary`` (from :func:`requested_vocabulary`); user errors without a traceback."""
     from icar_mm.apis import init_model
+
     with user_errors():
-        return init_model(args.config, args.checkpoint, vocabulary=vocabulary, device=args.device,
-                          cfg_options=args.cfg_options)
+        return init_model(
+            args.config, args.checkpoint, vocabulary=vocabulary, device=args.device, cfg_options=args.cfg_options
+        )
 
 
 def list_videos(paths) -> list:
@@ -117,6 +132,7 @@ def list_videos(paths) -> list:
     video back-end opens, stop the tool with their names."""
     from icar_mm.apis.inference import check_video
     from icar_mm.datasets.video import VideoReadError
+
     videos = _expand(paths, VIDEO_SUFFIXES, 'video')
     for path in videos:
         try:
@@ -132,6 +148,7 @@ def user_errors():
     a bad checkpoint, vocabulary, class-weights file or input."""
     from icar_mm.checkpoints import CheckpointError
     from icar_mm.datasets.images import ImageReadError
+
     try:
         yield
     except (CheckpointError, ImageReadError, FileNotFoundError, KeyError, ValueError, TypeError) as e:
@@ -150,6 +167,7 @@ def progress(items):
         yield from items
         return
     from mmengine.utils import ProgressBar
+
     bar = ProgressBar(len(items), file=sys.stderr)
     for item in items:
         yield item
@@ -159,6 +177,7 @@ def progress(items):
 
 def write_json(path: str, data) -> None:
     import json
+
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
     with open(path, 'w') as f:
         json.dump(data, f, indent=1)

@@ -2,6 +2,7 @@
 mmseg's SegLocalVisualizer, mmaction's ActionVisualizer), shared by the
 inference tools, the web demo and the quickstart. Small images (the embedded
 world's are 64-128 px) are drawn enlarged so that names can be read."""
+
 import cv2
 import mmcv
 import numpy as np
@@ -16,17 +17,21 @@ def add_legend(image: np.ndarray, entries) -> np.ndarray:
     """Append a legend panel (colour swatch + class name per entry) to an RGB image."""
     row = max(14, image.shape[0] // 16)
     font_scale = row / 30
-    width = max([cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)[0][0]
-                 for name, _ in entries] + [0]) + row + 12
+    width = (
+        max([cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)[0][0] for name, _ in entries] + [0])
+        + row
+        + 12
+    )
     panel = np.full((max(image.shape[0], row * len(entries) + 8), width, 3), 255, np.uint8)
     for i, (name, colour) in enumerate(entries):
         y = 4 + i * row
         cv2.rectangle(panel, (4, y + 2), (row - 2, y + row - 2), tuple(int(c) for c in colour), -1)
-        cv2.putText(panel, name, (row + 4, y + int(row * 0.75)), cv2.FONT_HERSHEY_SIMPLEX,
-                    font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            panel, name, (row + 4, y + int(row * 0.75)), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
     canvas = np.full((panel.shape[0], image.shape[1] + width, 3), 255, np.uint8)
-    canvas[:image.shape[0], :image.shape[1]] = image
-    canvas[:, image.shape[1]:] = panel
+    canvas[: image.shape[0], : image.shape[1]] = image
+    canvas[:, image.shape[1] :] = panel
     return canvas
 
 
@@ -59,10 +64,14 @@ def draw_labels(visualizer, frame, lines):
         frame = mmcv.imrescale(frame, 224 / frame.shape[0])
     scale = frame.shape[0] / 224
     visualizer.set_image(frame)
-    visualizer.draw_texts('\n'.join(lines) or 'no class above the threshold',
-                          np.array([(int(5 * scale), ) * 2]), font_sizes=int(7 * scale),
-                          font_families='monospace', colors='white',
-                          bboxes=dict(facecolor='black', alpha=0.5, boxstyle='Round'))
+    visualizer.draw_texts(
+        '\n'.join(lines) or 'no class above the threshold',
+        np.array([(int(5 * scale),) * 2]),
+        font_sizes=int(7 * scale),
+        font_families='monospace',
+        colors='white',
+        bboxes=dict(facecolor='black', alpha=0.5, boxstyle='Round'),
+    )
     return visualizer.get_image()
 
 
@@ -74,12 +83,15 @@ def visualizer(task: str):
     if task not in _visualizers:
         if task == 'detection':
             from mmdet.visualization import DetLocalVisualizer
+
             _visualizers[task] = DetLocalVisualizer(name='icar_detection')
         elif task == 'segmentation':
             from mmseg.visualization import SegLocalVisualizer
+
             _visualizers[task] = SegLocalVisualizer(name='icar_segmentation', alpha=0.5)
         else:
             from mmaction.visualization import ActionVisualizer
+
             _visualizers[task] = ActionVisualizer(name='icar_recognition')
     return _visualizers[task]
 
@@ -99,6 +111,7 @@ def enlarged(image, min_side: int = DISPLAY_MIN_SIDE):
             return array[..., rows, :][..., cols]
         index = [torch.as_tensor(i, device=array.device) for i in (rows, cols)]
         return array[..., index[0], :][..., index[1]]
+
     resize.scale = (size[1] / w, size[0] / h)
     return cv2.resize(image, size[::-1], interpolation=cv2.INTER_LINEAR), resize
 
@@ -106,11 +119,14 @@ def enlarged(image, min_side: int = DISPLAY_MIN_SIDE):
 def draw_detection(model, sample, path: str, thr: float):
     """Boxes, masks, names and scores of the detections scoring at least ``thr``."""
     from mmdet.structures import DetDataSample
+
     classes = list(sample.classes)
     pred = sample.pred_instances
     keep = pred.scores >= thr
-    found = [dict(label=classes[int(label)], score=round(float(score), 4), bbox=[round(float(v), 1) for v in box])
-             for label, score, box in zip(pred.labels[keep], pred.scores[keep], pred.bboxes[keep])]
+    found = [
+        dict(label=classes[int(label)], score=round(float(score), 4), bbox=[round(float(v), 1) for v in box])
+        for label, score, box in zip(pred.labels[keep], pred.scores[keep], pred.bboxes[keep])
+    ]
     image, resize = enlarged(mmcv.imread(path, channel_order='rgb'))
     pred = pred[keep].clone()  # kept here: the visualizer's own threshold is exclusive
     if resize is not None:
@@ -128,29 +144,36 @@ def draw_segmentation(model, sample, path: str, thr: float, hidden=()):
     whose class score is below ``thr``, or of a ``hidden`` class (such as
     'background'), stay undrawn."""
     from mmseg.structures import SegDataSample
+
     classes, palette = list(sample.classes), model.dataset_meta['palette']
     labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
     scores = sample.seg_logits.data.float().softmax(0).max(0).values.cpu().numpy()
     labels[(scores < thr) | np.isin(labels, [classes.index(c) for c in hidden if c in classes])] = -1
     # unlabelled: neither drawn nor counted
     ids, areas = np.unique(labels, return_counts=True)
-    found = [dict(label=classes[i], area=round(float(a) / labels.size, 4),
-                  score=round(float(scores[labels == i].mean()), 4))
-             for i, a in sorted(zip(ids, areas), key=lambda x: -x[1]) if i >= 0]
+    found = [
+        dict(label=classes[i], area=round(float(a) / labels.size, 4), score=round(float(scores[labels == i].mean()), 4))
+        for i, a in sorted(zip(ids, areas), key=lambda x: -x[1])
+        if i >= 0
+    ]
     image, resize = enlarged(cv2.imread(path)[..., ::-1])
     drawn = np.where(labels < 0, len(classes), labels)  # past the last class: the visualizer leaves it out
     if resize is not None:
         drawn = resize(drawn)
     vis = visualizer('segmentation')
     vis.dataset_meta = dict(classes=classes, palette=palette)
-    vis.add_datasample('result', image, SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(drawn)[None])),
-                       draw_gt=False, with_labels=True)
+    vis.add_datasample(
+        'result',
+        image,
+        SegDataSample(pred_sem_seg=PixelData(data=torch.from_numpy(drawn)[None])),
+        draw_gt=False,
+        with_labels=True,
+    )
     drawn = add_legend(vis.get_image(), [(d['label'], palette[classes.index(d['label'])]) for d in found])
     return drawn, dict(segments=found, classes=classes), f'{len(found)} classes found'
 
 
-def draw_recognition(model, sample, path: str, thr: float, topk: int = TOPK, frames: int = 1,
-                     truth: str = None):
+def draw_recognition(model, sample, path: str, thr: float, topk: int = TOPK, frames: int = 1, truth: str = None):
     """The top-k classes scoring at least ``thr`` over ``frames`` frames of the
     clip, and the true class when known."""
     classes = list(sample.classes)

@@ -20,6 +20,7 @@ the newest epoch_/iter_ file) of a detector, segmentor or recogniser. It
 listens on 127.0.0.1 unless --host says otherwise, never opens a public share
 link and sends no analytics.
 """
+
 import argparse
 import glob
 import logging
@@ -33,8 +34,7 @@ from typing import List, NamedTuple, Optional
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import (IMAGE_SUFFIXES, REPO, VIDEO_SUFFIXES, list_images, list_videos,  # noqa: E402
-                     requested_vocabulary, user_errors)
+from _common import IMAGE_SUFFIXES, REPO, VIDEO_SUFFIXES, list_images, list_videos, requested_vocabulary, user_errors  # noqa: E402
 from _drawing import DRAW  # noqa: E402
 
 logger = logging.getLogger('icar_mm.demo')
@@ -72,6 +72,7 @@ def predicting_task(cfg) -> Optional[str]:
     from mmengine.registry import DefaultScope
 
     from icar_mm.apis.inference import TASKS
+
     scope = cfg.get('default_scope')
     if scope not in TASKS or not isinstance(cfg.get('model'), dict):
         return None
@@ -95,6 +96,7 @@ def predicting_task(cfg) -> Optional[str]:
 def find_models(work_dir: str, max_depth: int = 3) -> List[Entry]:
     """The trained models under ``work_dir``, in training order (checkpoint time)."""
     from mmengine.config import Config
+
     found = []
     root = osp.abspath(work_dir)
     for folder, dirs, files in os.walk(root):
@@ -113,8 +115,9 @@ def find_models(work_dir: str, max_depth: int = 3) -> List[Entry]:
                 continue
             if task is not None:
                 where = osp.basename(root) if rel == '.' else rel
-                found.append(Entry(f'{where} ({task}, {osp.basename(checkpoint)})',
-                                   osp.join(folder, name), checkpoint, task))
+                found.append(
+                    Entry(f'{where} ({task}, {osp.basename(checkpoint)})', osp.join(folder, name), checkpoint, task)
+                )
     return sorted(found, key=lambda e: osp.getmtime(e.checkpoint))
 
 
@@ -123,6 +126,7 @@ def given_models(pairs) -> List[Entry]:
     from mmengine.config import Config
 
     from icar_mm.apis import task_of
+
     entries = []
     for config, checkpoint in pairs:
         for path, what in ((config, 'config'), (checkpoint, 'checkpoint')):
@@ -134,8 +138,10 @@ def given_models(pairs) -> List[Entry]:
         except ValueError as e:
             raise SystemExit(f'{config}: {e}') from None
         if predicting_task(cfg) is None:
-            raise SystemExit(f'{config}: its model ({cfg.model.get("type")}) is no detector, segmentor or '
-                             'recogniser of mmdet, mmseg or mmaction2.')
+            raise SystemExit(
+                f'{config}: its model ({cfg.model.get("type")}) is no detector, segmentor or '
+                'recogniser of mmdet, mmseg or mmaction2.'
+            )
         label = f'{osp.splitext(osp.basename(config))[0]} ({task}, {osp.basename(checkpoint)})'
         entries.append(Entry(label, osp.abspath(config), osp.abspath(checkpoint), task))
     return entries
@@ -160,6 +166,7 @@ class ModelCache:
     def get(self, label: str):
         """(entry, model, seconds spent loading it now)."""
         from icar_mm.apis import init_model
+
         if label not in self.entries:
             raise ValueError(f'Unknown model {label!r}; choose one from the menu.')
         entry = self.entries[label]
@@ -175,7 +182,7 @@ class ModelCache:
 def refusal(path: str, task: str, max_mb: float) -> Optional[str]:
     """Why an upload is refused (too large, not an image, not a video); None when it is fine."""
     name = osp.basename(path)
-    size = osp.getsize(path) / 2 ** 20
+    size = osp.getsize(path) / 2**20
     if size > max_mb:
         return f'{name} is {size:.1f} MB; this demo takes files of at most {max_mb:g} MB (--max-upload-mb).'
     suffix = osp.splitext(path)[1].lower()
@@ -190,6 +197,7 @@ def refusal(path: str, task: str, max_mb: float) -> Optional[str]:
 
 
 # --- drawing, as the tools draw ---------------------------------------------------------------
+
 
 # --- the page ---------------------------------------------------------------------------------
 def build_app(models: ModelCache, max_mb: float, examples: List[str]):
@@ -207,8 +215,11 @@ def build_app(models: ModelCache, max_mb: float, examples: List[str]):
             entry, model, seconds = models.get(label)
         loaded = f'loaded in {seconds:.1f} s' if seconds > 0.05 else 'ready'
         wanted = 'a video' if entry.task == 'recognition' else 'an image'
-        return (', '.join(class_names(model)), DEFAULT_THRESHOLDS[entry.task],
-                f'{entry.label}: {loaded}. Type class names, give {wanted}, press Run.')
+        return (
+            ', '.join(class_names(model)),
+            DEFAULT_THRESHOLDS[entry.task],
+            f'{entry.label}: {loaded}. Type class names, give {wanted}, press Run.',
+        )
 
     def choose(label):
         try:
@@ -258,27 +269,38 @@ def build_app(models: ModelCache, max_mb: float, examples: List[str]):
         vocabulary, thr, status = '', 0.3, str(e)
     # uploads and results are kept an hour at most
     with gr.Blocks(title='icar_mm open-vocabulary demo', analytics_enabled=False, delete_cache=(3600, 3600)) as app:
-        gr.Markdown('## icar_mm: detect, segment or recognise any classes\n'
-                    'Choose a model, type class names separated by commas, give an image '
-                    '(a video for a recognition model) and press **Run**. Changing only the names '
-                    'reloads nothing: models stay loaded, each vocabulary is encoded once.')
+        gr.Markdown(
+            '## icar_mm: detect, segment or recognise any classes\n'
+            'Choose a model, type class names separated by commas, give an image '
+            '(a video for a recognition model) and press **Run**. Changing only the names '
+            'reloads nothing: models stay loaded, each vocabulary is encoded once.'
+        )
         with gr.Row():
             with gr.Column(scale=2):
                 model_box = gr.Dropdown(labels, value=first, label='model', elem_id='model')
-                vocab_box = gr.Textbox(value=vocabulary, lines=2,
-                                       label='vocabulary (comma-separated class names)', elem_id='vocabulary')
-                thr_box = gr.Slider(0, 1, value=thr, step=0.05,
-                                    label='score threshold (boxes / pixels / actions below it are left out)',
-                                    elem_id='threshold')
-                file_box = gr.File(label=f'image or video (at most {max_mb:g} MB)', type='filepath',
-                                   file_types=list(IMAGE_SUFFIXES + VIDEO_SUFFIXES), elem_id='input')
+                vocab_box = gr.Textbox(
+                    value=vocabulary, lines=2, label='vocabulary (comma-separated class names)', elem_id='vocabulary'
+                )
+                thr_box = gr.Slider(
+                    0,
+                    1,
+                    value=thr,
+                    step=0.05,
+                    label='score threshold (boxes / pixels / actions below it are left out)',
+                    elem_id='threshold',
+                )
+                file_box = gr.File(
+                    label=f'image or video (at most {max_mb:g} MB)',
+                    type='filepath',
+                    file_types=list(IMAGE_SUFFIXES + VIDEO_SUFFIXES),
+                    elem_id='input',
+                )
                 run_button = gr.Button('Run', variant='primary', elem_id='run')
                 if examples:
                     gr.Examples([[p] for p in examples], inputs=[file_box], label='example images')
             with gr.Column(scale=3):
                 message_box = gr.Textbox(value=status, label='message', interactive=False, elem_id='message')
-                image_box = gr.Image(label='result', type='numpy', format='png', interactive=False,
-                                     elem_id='result')
+                image_box = gr.Image(label='result', type='numpy', format='png', interactive=False, elem_id='result')
                 json_box = gr.JSON(label='labels and scores', elem_id='labels')
         model_box.change(choose, [model_box], [vocab_box, thr_box, message_box])
         file_box.upload(check_upload, [file_box, model_box], [file_box, message_box])
@@ -291,12 +313,21 @@ def build_app(models: ModelCache, max_mb: float, examples: List[str]):
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', help='serve the models trained under it (default, when no --model/--config: '
-                        f'{osp.relpath(DEFAULT_WORK_DIR)})')
-    parser.add_argument('--model', nargs=2, action='append', default=[], metavar=('CONFIG', 'CHECKPOINT'),
-                        help='a model to serve (repeatable)')
-    parser.add_argument('--config', action='append', default=[],
-                        help='with --checkpoint, paired in the order given (repeatable)')
+    parser.add_argument(
+        '--work-dir',
+        help=f'serve the models trained under it (default, when no --model/--config: {osp.relpath(DEFAULT_WORK_DIR)})',
+    )
+    parser.add_argument(
+        '--model',
+        nargs=2,
+        action='append',
+        default=[],
+        metavar=('CONFIG', 'CHECKPOINT'),
+        help='a model to serve (repeatable)',
+    )
+    parser.add_argument(
+        '--config', action='append', default=[], help='with --checkpoint, paired in the order given (repeatable)'
+    )
     parser.add_argument('--checkpoint', action='append', default=[])
     parser.add_argument('--host', default='127.0.0.1', help='default 127.0.0.1 (this machine only); 0.0.0.0 for all')
     parser.add_argument('--port', type=int, default=7860)
@@ -325,12 +356,16 @@ def main():
     examples = []
     if work_dir is not None:
         if not osp.isdir(work_dir):
-            raise SystemExit(f'--work-dir {work_dir}: no such folder. Train the quickstart first (make quickstart) '
-                             'or give models with --model CONFIG CHECKPOINT.')
+            raise SystemExit(
+                f'--work-dir {work_dir}: no such folder. Train the quickstart first (make quickstart) '
+                'or give models with --model CONFIG CHECKPOINT.'
+            )
         found = find_models(work_dir)
         if not found:
-            raise SystemExit(f'No trained detector, segmentor or recogniser (a config dump with a checkpoint) '
-                             f'under {work_dir}; give models with --model CONFIG CHECKPOINT.')
+            raise SystemExit(
+                f'No trained detector, segmentor or recogniser (a config dump with a checkpoint) '
+                f'under {work_dir}; give models with --model CONFIG CHECKPOINT.'
+            )
         entries += found
         # the quickstart's held-out scenes, offered as examples
         examples = sorted(glob.glob(osp.join(work_dir, 'data', 'detection', 'images', 'val', '*.jpg')))[:4]
@@ -342,9 +377,19 @@ def main():
     app.queue(default_concurrency_limit=1)
     # share=False: never a public link; quiet: gradio's banner would suggest one
     try:
-        app.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False, ssr_mode=False,
-                   max_file_size=int(args.max_upload_mb * 2 ** 20), footer_links=[], run_history=False,
-                   allowed_paths=[osp.abspath(p) for p in examples], quiet=True, prevent_thread_lock=True)
+        app.launch(
+            server_name=args.host,
+            server_port=args.port,
+            share=False,
+            inbrowser=False,
+            ssr_mode=False,
+            max_file_size=int(args.max_upload_mb * 2**20),
+            footer_links=[],
+            run_history=False,
+            allowed_paths=[osp.abspath(p) for p in examples],
+            quiet=True,
+            prevent_thread_lock=True,
+        )
     except OSError as e:  # the port is taken
         raise SystemExit(f'Cannot serve on {args.host}:{args.port} ({e}); choose another --port.') from None
     print(f'demo running at {app.local_url} (Ctrl+C to stop)', flush=True)

@@ -8,6 +8,7 @@ is built with every ``checkpoint=`` / ``projector_checkpoint=`` the config sets
 pointed at CKPT and each part is loaded the way training would load it:
 what loads, what cannot (with the reason), and what starts fresh.
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -20,28 +21,41 @@ from mmengine.logging import MMLogger  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
 from icar_mm.apis import load_config  # noqa: E402
-from icar_mm.checkpoints import (CheckpointError, describe_checkpoint, load_projector,  # noqa: E402
-                                 load_swin3d_backbone, load_swin_backbone, load_text_encoder)
+from icar_mm.checkpoints import (  # noqa: E402
+    CheckpointError,
+    describe_checkpoint,
+    load_projector,
+    load_swin3d_backbone,
+    load_swin_backbone,
+    load_text_encoder,
+)
 from icar_mm.models import ICARSwin, ICARSwin3D  # noqa: E402
 from icar_mm.text.encoder import _TextEncoderBase  # noqa: E402
 
+
 def print_description(info: dict) -> None:
-    print(f'{info["path"]}: {info["layout"]} layout, {info["tensors"]} tensors'
-          + (f'; also holds {", ".join(info["other_entries"])}' if info['other_entries'] else ''))
+    print(
+        f'{info["path"]}: {info["layout"]} layout, {info["tensors"]} tensors'
+        + (f'; also holds {", ".join(info["other_entries"])}' if info['other_entries'] else '')
+    )
     parts = info['parts']
     text = parts.get('text tower')
     if text:
         kind = 'Hugging Face (RoBERTa-style)' if text['kind'] == 'hf' else 'open_clip transformer'
-        print(f'  text tower:      {kind}, width {text["width"]}, {text["layers"]} layers, vocabulary '
-              f'{text["vocab_size"]}, -> {text["embed_dim"]}-d ({text["tensors"]} tensors)')
+        print(
+            f'  text tower:      {kind}, width {text["width"]}, {text["layers"]} layers, vocabulary '
+            f'{text["vocab_size"]}, -> {text["embed_dim"]}-d ({text["tensors"]} tensors)'
+        )
     else:
         print('  text tower:      none')
     image = parts.get('image tower')
     if image:
         extra = f', window {image["window_size"]}' if 'window_size' in image else ''
-        print(f'  image tower:     {image["name"]}{" (video, 3D)" if image["video"] else ""}: embed_dims '
-              f'{image["embed_dims"]}, depths {list(image["depths"])}, heads {list(image["num_heads"])}{extra}, '
-              f'last stage {image["last_stage_channels"]} channels ({image["tensors"]} tensors)')
+        print(
+            f'  image tower:     {image["name"]}{" (video, 3D)" if image["video"] else ""}: embed_dims '
+            f'{image["embed_dims"]}, depths {list(image["depths"])}, heads {list(image["num_heads"])}{extra}, '
+            f'last stage {image["last_stage_channels"]} channels ({image["tensors"]} tensors)'
+        )
     else:
         print('  image tower:     none')
     projector = parts.get('image projector')
@@ -114,8 +128,12 @@ def main():
     parser = argparse.ArgumentParser(description='Show what a checkpoint holds and what each config would load')
     parser.add_argument('checkpoint')
     parser.add_argument('configs', nargs='*', help='task configs to check the checkpoint against')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, key=value (e.g. a text encoder model_path)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, key=value (e.g. a text encoder model_path)',
+    )
     args = parser.parse_args()
     MMLogger.get_instance('inspect_checkpoint', log_level='ERROR')  # the loaders' log lines stay quiet
     try:

@@ -21,6 +21,7 @@ offline, on CPU, in minutes.
 The terminal shows one line per stage; each stage's full log and config are
 in the work directory (named on its line).
 """
+
 import argparse
 import contextlib
 import glob
@@ -60,18 +61,36 @@ class Task(NamedTuple):
 
 TASKS = {
     'detection': Task(
-        'detection', osp.join(CONFIGS, 'ov-mask-rcnn_icar-swin-tiny_synthetic.py'), 'detection',
+        'detection',
+        osp.join(CONFIGS, 'ov-mask-rcnn_icar-swin-tiny_synthetic.py'),
+        'detection',
         ('model.backbone.checkpoint', 'model.roi_head.bbox_head.classifier.text_encoder.checkpoint'),
-        ('coco/novel_ap50', 'novel AP50'), ('coco/base_ap50', 'base AP50'), True),
+        ('coco/novel_ap50', 'novel AP50'),
+        ('coco/base_ap50', 'base AP50'),
+        True,
+    ),
     'segmentation': Task(
-        'segmentation', osp.join(CONFIGS, 'ov-upernet_icar-swin-tiny_synthetic.py'), 'segmentation',
+        'segmentation',
+        osp.join(CONFIGS, 'ov-upernet_icar-swin-tiny_synthetic.py'),
+        'segmentation',
         ('model.backbone.checkpoint', 'model.decode_head.classifier.text_encoder.checkpoint'),
-        ('mIoU_unseen', 'unseen mIoU'), ('mIoU_seen', 'seen mIoU'), False),
+        ('mIoU_unseen', 'unseen mIoU'),
+        ('mIoU_seen', 'seen mIoU'),
+        False,
+    ),
     'action': Task(
-        'action', osp.join(CONFIGS, 'ov-video-swin_icar-swin-tiny_synthetic-actions.py'), 'actions',
-        ('model.backbone.checkpoint', 'model.cls_head.classifier.text_encoder.checkpoint',
-         'model.cls_head.classifier.projector_checkpoint'),
-        ('acc/novel_top1', 'novel top-1'), ('acc/base_top1', 'base top-1'), True),
+        'action',
+        osp.join(CONFIGS, 'ov-video-swin_icar-swin-tiny_synthetic-actions.py'),
+        'actions',
+        (
+            'model.backbone.checkpoint',
+            'model.cls_head.classifier.text_encoder.checkpoint',
+            'model.cls_head.classifier.projector_checkpoint',
+        ),
+        ('acc/novel_top1', 'novel top-1'),
+        ('acc/base_top1', 'base top-1'),
+        True,
+    ),
 }
 # detections drawn: those scoring at least this, and each picture's best one
 DETECTION_SCORE = 0.15
@@ -87,28 +106,60 @@ def shown(path: str) -> str:
 def write_world(root: str, sizes: dict) -> None:
     """Every task's data, deterministic by seed: training sets label base
     classes only, validation sets label every class."""
-    from icar_mm.datasets.synthetic import (ALL_ACTIONS, ALL_CLASSES, BASE_ACTIONS, BASE_CLASSES,
-                                            write_detection_set, write_segmentation_set, write_video_set)
-    write_detection_set(osp.join(root, 'detection'), 'train', num_images=sizes['detection'][0], seed=0,
-                        label_classes=BASE_CLASSES)
+    from icar_mm.datasets.synthetic import (
+        ALL_ACTIONS,
+        ALL_CLASSES,
+        BASE_ACTIONS,
+        BASE_CLASSES,
+        write_detection_set,
+        write_segmentation_set,
+        write_video_set,
+    )
+
+    write_detection_set(
+        osp.join(root, 'detection'), 'train', num_images=sizes['detection'][0], seed=0, label_classes=BASE_CLASSES
+    )
     write_detection_set(osp.join(root, 'detection'), 'val', num_images=sizes['detection'][1], seed=1)
-    classes = ('background', ) + ALL_CLASSES
-    write_segmentation_set(osp.join(root, 'segmentation'), 'train', num_images=sizes['segmentation'][0], seed=2,
-                           classes=classes, background_class='background', label_classes=BASE_CLASSES)
-    write_segmentation_set(osp.join(root, 'segmentation'), 'val', num_images=sizes['segmentation'][1], seed=3,
-                           classes=classes, background_class='background')
-    write_video_set(osp.join(root, 'actions'), 'train', num_videos=sizes['action'][0], seed=4,
-                    classes=ALL_ACTIONS, draw_from=BASE_ACTIONS, num_frames=8)
-    write_video_set(osp.join(root, 'actions'), 'val', num_videos=sizes['action'][1], seed=5, classes=ALL_ACTIONS,
-                    num_frames=8)
+    classes = ('background',) + ALL_CLASSES
+    write_segmentation_set(
+        osp.join(root, 'segmentation'),
+        'train',
+        num_images=sizes['segmentation'][0],
+        seed=2,
+        classes=classes,
+        background_class='background',
+        label_classes=BASE_CLASSES,
+    )
+    write_segmentation_set(
+        osp.join(root, 'segmentation'),
+        'val',
+        num_images=sizes['segmentation'][1],
+        seed=3,
+        classes=classes,
+        background_class='background',
+    )
+    write_video_set(
+        osp.join(root, 'actions'),
+        'train',
+        num_videos=sizes['action'][0],
+        seed=4,
+        classes=ALL_ACTIONS,
+        draw_from=BASE_ACTIONS,
+        num_frames=8,
+    )
+    write_video_set(
+        osp.join(root, 'actions'), 'val', num_videos=sizes['action'][1], seed=5, classes=ALL_ACTIONS, num_frames=8
+    )
 
 
 def data_options(task: Task, root: str) -> list:
     """Point a task's config at its world under the work directory."""
     if task.name == 'action':
-        return [f'{loader}_dataloader.dataset.{key}={root}/{value}' for loader, split in
-                (('train', 'train'), ('val', 'val'), ('test', 'val'))
-                for key, value in (('ann_file', f'{split}_list.txt'), ('data_prefix.video', f'videos/{split}'))]
+        return [
+            f'{loader}_dataloader.dataset.{key}={root}/{value}'
+            for loader, split in (('train', 'train'), ('val', 'val'), ('test', 'val'))
+            for key, value in (('ann_file', f'{split}_list.txt'), ('data_prefix.video', f'videos/{split}'))
+        ]
     options = [f'{loader}_dataloader.dataset.data_root={root}/' for loader in ('train', 'val', 'test')]
     if task.name == 'detection':
         options += [f'{name}_evaluator.ann_file={root}/annotations/val.json' for name in ('val', 'test')]
@@ -121,8 +172,13 @@ class Stage:
 
     def __init__(self, work: str, threads: int):
         self.work = work
-        self.env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-                        PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
+        self.env = dict(
+            os.environ,
+            PYTHONUNBUFFERED='1',
+            OMP_NUM_THREADS=str(threads),
+            MKL_NUM_THREADS=str(threads),
+            PYTHONPATH=REPO + os.pathsep + os.environ.get('PYTHONPATH', ''),
+        )
         self.tty = sys.stdout.isatty()
         self.minutes = {}
 
@@ -134,8 +190,14 @@ class Stage:
         print(line_start, end='', flush=True)
         with open(log_file, 'w', buffering=1) as log:  # line-buffered: the log can be followed live
             log.write(f'$ python {osp.relpath(script, REPO)} {" ".join(map(str, args))}\n')
-            proc = subprocess.Popen([sys.executable, script, *map(str, args)], cwd=REPO, env=self.env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, script, *map(str, args)],
+                cwd=REPO,
+                env=self.env,
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             for line in proc.stdout:
                 log.write(line)
                 match = PROGRESS.search(line) if self.tty else None
@@ -150,14 +212,21 @@ class Stage:
                 tail = f.readlines()[-25:]
             print((f'\r{line_start}' if self.tty else '') + ' FAILED\n' + ''.join('    ' + t for t in tail))
             raise SystemExit(f'{label} failed (exit {code}); full log: {where}')
-        print(f'\r{line_start}' if self.tty else '', f'{seconds / 60:4.1f} min   log: {where}' + ' ' * 10, sep='',
-              flush=True)
+        print(
+            f'\r{line_start}' if self.tty else '',
+            f'{seconds / 60:4.1f} min   log: {where}' + ' ' * 10,
+            sep='',
+            flush=True,
+        )
 
     @staticmethod
     def _progress(line_start, match, epochs, seconds):
         it, total, epoch, step, steps = match.groups()
-        done = (int(it) / int(total) if it is not None
-                else (int(epoch) - 1 + int(step) / int(steps)) / (epochs or int(epoch)))
+        done = (
+            int(it) / int(total)
+            if it is not None
+            else (int(epoch) - 1 + int(step) / int(steps)) / (epochs or int(epoch))
+        )
         bar = '#' * int(20 * min(done, 1))
         print(f'\r{line_start} [{bar:<20}] {seconds / 60:4.1f} min', end='', flush=True)
 
@@ -180,10 +249,13 @@ def held_out_examples(task: Task, root: str, num: int) -> list:
     """(input, true class) of held-out examples that show novel classes, and
     the vocabulary they are drawn with (base and novel classes)."""
     from icar_mm.datasets.synthetic import ALL_ACTIONS, ALL_CLASSES, NOVEL_ACTIONS, NOVEL_CLASSES
+
     if task.name == 'action':
         with open(osp.join(root, 'val_list.txt')) as f:
-            clips = [(osp.join(root, 'videos', 'val', name), ALL_ACTIONS[int(label)])
-                     for name, label in (line.split() for line in f if line.strip())]
+            clips = [
+                (osp.join(root, 'videos', 'val', name), ALL_ACTIONS[int(label)])
+                for name, label in (line.split() for line in f if line.strip())
+            ]
         novel = [c for c in clips if c[1] in NOVEL_ACTIONS]
         one_each = [next(c for c in novel if c[1] == n) for n in NOVEL_ACTIONS if any(c[1] == n for c in novel)]
         return (one_each + [c for c in novel if c not in one_each])[:num], ALL_ACTIONS
@@ -192,10 +264,12 @@ def held_out_examples(task: Task, root: str, num: int) -> list:
             ann = json.load(f)
         names = {c['id']: c['name'] for c in ann['categories']}
         novel = {a['image_id'] for a in ann['annotations'] if names[a['category_id']] in NOVEL_CLASSES}
-        return [(osp.join(root, 'images', 'val', i['file_name']), None) for i in ann['images']
-                if i['id'] in novel][:num], ALL_CLASSES
+        return [(osp.join(root, 'images', 'val', i['file_name']), None) for i in ann['images'] if i['id'] in novel][
+            :num
+        ], ALL_CLASSES
     import cv2
-    classes = ('background', ) + ALL_CLASSES
+
+    classes = ('background',) + ALL_CLASSES
     novel_ids = [classes.index(n) for n in NOVEL_CLASSES]
     maps = sorted(glob.glob(osp.join(root, 'ann_dir', 'val', '*.png')))
     shown = [m for m in maps if np.isin(cv2.imread(m, cv2.IMREAD_UNCHANGED), novel_ids).any()]
@@ -231,12 +305,18 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
     from mmcv.ops import nms
 
     from icar_mm.apis import inference, init_model
+
     pictures, cells = dict(), dict()
     for r in results:
         task = TASKS[r['task']]
         examples, vocabulary = held_out_examples(task, osp.join(data_root, task.data), num)
-        model = init_model(r['config'], r['checkpoint'], vocabulary=list(vocabulary), device='cpu',
-                           cfg_options={field: r['weights'] for field in task.weights})
+        model = init_model(
+            r['config'],
+            r['checkpoint'],
+            vocabulary=list(vocabulary),
+            device='cpu',
+            cfg_options={field: r['weights'] for field in task.weights},
+        )
         folder = osp.join(out_dir, task.name, r['tag'])
         os.makedirs(folder, exist_ok=True)
         drawn_list = []
@@ -245,12 +325,12 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
             if task.name == 'detection':  # one name per box: its best class (class-agnostic NMS)
                 pred = sample.pred_instances
                 sample.pred_instances = pred[nms(pred.bboxes, pred.scores, 0.5)[1]]
-                best = float(pred.scores.max()) if len(pred) else 0.
+                best = float(pred.scores.max()) if len(pred) else 0.0
                 drawn, found, _ = draw_detection(model, sample, path, min(DETECTION_SCORE, best))
             elif task.name == 'segmentation':
-                drawn, found, _ = draw_segmentation(model, sample, path, 0., hidden=('background', ))
+                drawn, found, _ = draw_segmentation(model, sample, path, 0.0, hidden=('background',))
             else:
-                drawn, found, _ = draw_recognition(model, sample, path, 0., topk=3, frames=2, truth=truth)
+                drawn, found, _ = draw_recognition(model, sample, path, 0.0, topk=3, frames=2, truth=truth)
             name = osp.splitext(osp.basename(path))[0]
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
             drawn_list.append(dict(input=path, truth=truth, picture=osp.join(folder, f'{name}.png'), **found))
@@ -279,12 +359,13 @@ def overview(cells: dict, results: list) -> np.ndarray:
             y = title + i * (height + title)
             if (task, tag) in scaled:
                 cell = scaled[(task, tag)]
-                canvas[y + title:y + title + height, x:x + cell.shape[1]] = cell
+                canvas[y + title : y + title + height, x : x + cell.shape[1]] = cell
                 cv2.putText(canvas, scores[(task, tag)], (x + 4, y + 26), font, 0.6, (40, 40, 40), 1, cv2.LINE_AA)
         x += width + 10
     for i, task in enumerate(rows):
-        cv2.putText(canvas, task, (8, title + i * (height + title) + title + height // 2), font, 0.7, (0, 0, 0), 2,
-                    cv2.LINE_AA)
+        cv2.putText(
+            canvas, task, (8, title + i * (height + title) + title + height // 2), font, 0.7, (0, 0, 0), 2, cv2.LINE_AA
+        )
     return canvas
 
 
@@ -298,11 +379,16 @@ def main():
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'quickstart'))
     parser.add_argument('--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
     parser.add_argument('--pretrain-iters', type=int, default=600)
-    parser.add_argument('--schedule', type=float, default=1.0,
-                        help='scale every fine-tuning schedule and world size (CI runs 0.05)')
+    parser.add_argument(
+        '--schedule', type=float, default=1.0, help='scale every fine-tuning schedule and world size (CI runs 0.05)'
+    )
     parser.add_argument('--skip-baseline', action='store_true', help='no runs without pre-training')
-    parser.add_argument('--threads', type=int, default=2,
-                        help='CPU threads per training: the numbers reproduce for the same count (default: 2)')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=2,
+        help='CPU threads per training: the numbers reproduce for the same count (default: 2)',
+    )
     parser.add_argument('--examples', type=int, default=4, help='held-out examples drawn per task')
     args = parser.parse_args()
     start = time.time()
@@ -316,44 +402,79 @@ def main():
 
     t = time.time()
     print(f'{"1. the embedded world (base-class labels only in training)":<58}', end='', flush=True)
-    write_world(data_root, dict(detection=(scaled(64), scaled(16)), segmentation=(scaled(256), scaled(64)),
-                                action=(scaled(256), scaled(64))))
+    write_world(
+        data_root,
+        dict(
+            detection=(scaled(64), scaled(16)), segmentation=(scaled(256), scaled(64)), action=(scaled(256), scaled(64))
+        ),
+    )
     stage.minutes['world'] = round((time.time() - t) / 60, 2)
     print(f' {stage.minutes["world"]:4.1f} min   data: {shown(data_root)}')
 
     iters = max(2, int(args.pretrain_iters))
     warmup = min(50, iters // 2)
-    stage.run('2. iCAR pre-training (image-label + image-text)', 'pretrain', osp.join(REPO, 'tools', 'train.py'),
-              PRETRAIN, '--work-dir', osp.join(work, 'pretrain'), '--cfg-options', f'train_cfg.max_iters={iters}',
-              f'param_scheduler.0.end={warmup}', f'param_scheduler.1.begin={warmup}',
-              f'param_scheduler.1.end={iters}', f'default_hooks.checkpoint.interval={iters}')
+    stage.run(
+        '2. iCAR pre-training (image-label + image-text)',
+        'pretrain',
+        osp.join(REPO, 'tools', 'train.py'),
+        PRETRAIN,
+        '--work-dir',
+        osp.join(work, 'pretrain'),
+        '--cfg-options',
+        f'train_cfg.max_iters={iters}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.begin={warmup}',
+        f'param_scheduler.1.end={iters}',
+        f'default_hooks.checkpoint.interval={iters}',
+    )
     icar = osp.join(work, 'pretrain', 'icar_synthetic.pth')
 
     from mmengine.config import Config
-    runs = [('iCAR pre-trained', 'pretrained', icar)] + ([] if args.skip_baseline else
-                                                         [('no pre-training', 'scratch', None)])
+
+    runs = [('iCAR pre-trained', 'pretrained', icar)] + (
+        [] if args.skip_baseline else [('no pre-training', 'scratch', None)]
+    )
     results = []
     for task in tasks:
         cfg = Config.fromfile(task.config)
         loop = cfg.train_cfg
         length = 'max_iters' if 'max_iters' in loop else 'max_epochs'
         n = scaled(loop[length], minimum=1)
-        schedule = [f'train_cfg.{length}={n}', f'train_cfg.val_interval={n}',
-                    f'default_hooks.checkpoint.interval={n}']
+        schedule = [f'train_cfg.{length}={n}', f'train_cfg.val_interval={n}', f'default_hooks.checkpoint.interval={n}']
         if 'val_begin' in loop:
             schedule.append(f'train_cfg.val_begin={n}')
         for name, tag, ckpt in runs:
             run_dir = osp.join(work, task.name, tag)
             options = [f'{field}={ckpt}' for field in task.weights] + data_options(task, osp.join(data_root, task.data))
-            stage.run(f'3. {task.name}, {name}', f'{task.name}_{tag}', osp.join(REPO, 'tools', 'train.py'),
-                      task.config, '--work-dir', run_dir, '--cfg-options', *options, *schedule,
-                      epochs=n if length == 'max_epochs' else None)
+            stage.run(
+                f'3. {task.name}, {name}',
+                f'{task.name}_{tag}',
+                osp.join(REPO, 'tools', 'train.py'),
+                task.config,
+                '--work-dir',
+                run_dir,
+                '--cfg-options',
+                *options,
+                *schedule,
+                epochs=n if length == 'max_epochs' else None,
+            )
             metrics = val_metrics(run_dir)
             scale = 100 if task.percent else 1
-            results.append(dict(task=task.name, pretraining=name, minutes=stage.minutes[f'{task.name}_{tag}'],
-                                metric=task.novel[1], novel=round(metrics[task.novel[0]] * scale, 1),
-                                base_metric=task.base[1], base=round(metrics[task.base[0]] * scale, 1),
-                                tag=tag, config=task.config, checkpoint=checkpoint_of(run_dir), weights=ckpt))
+            results.append(
+                dict(
+                    task=task.name,
+                    pretraining=name,
+                    minutes=stage.minutes[f'{task.name}_{tag}'],
+                    metric=task.novel[1],
+                    novel=round(metrics[task.novel[0]] * scale, 1),
+                    base_metric=task.base[1],
+                    base=round(metrics[task.base[0]] * scale, 1),
+                    tag=tag,
+                    config=task.config,
+                    checkpoint=checkpoint_of(run_dir),
+                    weights=ckpt,
+                )
+            )
 
     t = time.time()
     print(f'{"4. drawing held-out examples, novel classes named":<58}', end='', flush=True)
@@ -371,13 +492,23 @@ def main():
     print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
     print(f'   {"task":<14}{"pre-training":<18}{"novel":>8}{"":<13}{"base":>8}{"":<12}{"min":>6}')
     for r in results:
-        print(f'   {r["task"]:<14}{r["pretraining"]:<18}{r["novel"]:>8.1f} {r["metric"]:<12}'
-              f'{r["base"]:>8.1f} {r["base_metric"]:<11}{r["minutes"]:>6.1f}')
+        print(
+            f'   {r["task"]:<14}{r["pretraining"]:<18}{r["novel"]:>8.1f} {r["metric"]:<12}'
+            f'{r["base"]:>8.1f} {r["base_metric"]:<11}{r["minutes"]:>6.1f}'
+        )
     print(f'   overview: {shown(pictures["overview"])}')
     with open(osp.join(work, 'summary.json'), 'w') as f:
-        json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, threads=args.threads,
-                       rows=[{k: v for k, v in r.items() if k not in ('tag', 'weights')} for r in results],
-                       pictures=pictures), f, indent=1)
+        json.dump(
+            dict(
+                minutes=round(minutes, 2),
+                stage_minutes=stage.minutes,
+                threads=args.threads,
+                rows=[{k: v for k, v in r.items() if k not in ('tag', 'weights')} for r in results],
+                pictures=pictures,
+            ),
+            f,
+            indent=1,
+        )
 
 
 if __name__ == '__main__':

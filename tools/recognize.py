@@ -11,21 +11,27 @@ the top-k classes with their scores, or with --score-thr every class scoring
 at least that. Writes ``OUT/vis/<video>.jpg`` (the middle frame with the
 reported classes drawn, enlarged to 224 px when smaller) and ``OUT/recognitions.json``.
 """
+
 import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import (add_inference_args, list_videos, progress, requested_vocabulary,  # noqa: E402
-                     init_model_from_args, write_json)
+from _common import add_inference_args, init_model_from_args, list_videos, progress, requested_vocabulary, write_json  # noqa: E402
 from _drawing import clip_frames, draw_labels  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_inference_args(parser, 'videos', example_vocabulary='ucf101', out_dir='outputs/recognize',
-                       score_thr=None, score_help='report the classes scoring at least this, instead of the top-k')
+    add_inference_args(
+        parser,
+        'videos',
+        example_vocabulary='ucf101',
+        out_dir='outputs/recognize',
+        score_thr=None,
+        score_help='report the classes scoring at least this, instead of the top-k',
+    )
     parser.add_argument('--topk', type=int, default=5, help='classes reported without --score-thr (default: 5)')
     return parser.parse_args()
 
@@ -38,6 +44,7 @@ def main():
     from mmaction.visualization import ActionVisualizer
 
     from icar_mm.apis import class_names, inference
+
     model = init_model_from_args(args, vocabulary)
     classes = class_names(model)
     visualizer = ActionVisualizer()
@@ -55,13 +62,18 @@ def main():
         mmcv.imwrite(drawn[..., ::-1], osp.join(args.out_dir, 'vis', osp.splitext(osp.basename(path))[0] + '.jpg'))
     write_json(osp.join(args.out_dir, 'recognitions.json'), dict(classes=list(classes), results=summary))
     for item in summary:
-        what = (f'{len(item["classes"])} classes scoring at least {args.score_thr}' if args.score_thr is not None
-                else f'top {len(item["classes"])}')
+        what = (
+            f'{len(item["classes"])} classes scoring at least {args.score_thr}'
+            if args.score_thr is not None
+            else f'top {len(item["classes"])}'
+        )
         print(f'{item["video"]}: {what} of {len(classes)} classes')
         for d in item['classes']:
             print(f'  {d["score"]:8.4f}  {d["label"]}')
-    print(f'frames with labels in {osp.join(args.out_dir, "vis")}, scores in '
-          f'{osp.join(args.out_dir, "recognitions.json")}')
+    print(
+        f'frames with labels in {osp.join(args.out_dir, "vis")}, scores in '
+        f'{osp.join(args.out_dir, "recognitions.json")}'
+    )
 
 
 if __name__ == '__main__':

@@ -12,6 +12,7 @@ default: the unlabeled target data; its annotations are never read). Works
 for any icar_mm detector, segmentor or recogniser: features are taken at every
 text-generated classifier (after its projection, L2-normalised).
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -35,22 +36,39 @@ def parse_args():
     parser.add_argument('checkpoint')
     parser.add_argument('--out', required=True, help='class-weights file to write')
     add_vocabulary_args(parser, 'coco', class_weights=False)  # default: the dataset's, else the model's
-    parser.add_argument('--split', choices=['test', 'val', 'train'], default='test',
-                        help='whose dataloader supplies the unlabeled data (default: test)')
-    parser.add_argument('--max-features', type=int, default=100000,
-                        help='uniform sample of at most this many features (default: 100000)')
+    parser.add_argument(
+        '--split',
+        choices=['test', 'val', 'train'],
+        default='test',
+        help='whose dataloader supplies the unlabeled data (default: test)',
+    )
+    parser.add_argument(
+        '--max-features',
+        type=int,
+        default=100000,
+        help='uniform sample of at most this many features (default: 100000)',
+    )
     parser.add_argument('--seed', type=int, default=0, help='seed of the feature sample')
-    parser.add_argument('--classifier', action='append',
-                        help='module name of the classifier to use (repeatable; default: all)')
-    parser.add_argument('--keep-background', action='store_true',
-                        help='also use features the head assigns to background (detection)')
+    parser.add_argument(
+        '--classifier', action='append', help='module name of the classifier to use (repeatable; default: all)'
+    )
+    parser.add_argument(
+        '--keep-background', action='store_true', help='also use features the head assigns to background (detection)'
+    )
     parser.add_argument('--sinkhorn', action='store_true', help='balance pseudo labels over classes')
-    parser.add_argument('--keep-empty-classes', action='store_true',
-                        help='classes no feature is pseudo-labelled with keep their text weights')
+    parser.add_argument(
+        '--keep-empty-classes',
+        action='store_true',
+        help='classes no feature is pseudo-labelled with keep their text weights',
+    )
     for name in ('iters', 'lr', 'tau_t', 'tau_i', 'alpha', 'gamma', 'sinkhorn_iters', 'chunk_size'):
-        parser.add_argument('--' + name.replace('_', '-'), type=type(DEFAULTS[name]), default=DEFAULTS[name],
-                            help=f'InMaP {name} (default: {DEFAULTS[name]})')
-    parser.add_argument('--device', help='where to run the refinement (default: the model\'s device)')
+        parser.add_argument(
+            '--' + name.replace('_', '-'),
+            type=type(DEFAULTS[name]),
+            default=DEFAULTS[name],
+            help=f'InMaP {name} (default: {DEFAULTS[name]})',
+        )
+    parser.add_argument('--device', help="where to run the refinement (default: the model's device)")
     parser.add_argument('--work-dir', help='where the runner writes its logs')
     return parse_tool_args(parser)
 
@@ -92,27 +110,37 @@ def main():
             raise SystemExit(f'--classifier {unknown}: no such text classifier; the model has {[n for n, _ in named]}.')
         named = [(n, m) for n, m in named if n in args.classifier]
     if not named:
-        raise SystemExit(f'{args.config}: the model has no text-generated classifier (TextCosineClassifier) '
-                         'whose class weights could be refined.')
+        raise SystemExit(
+            f'{args.config}: the model has no text-generated classifier (TextCosineClassifier) '
+            'whose class weights could be refined.'
+        )
     clf = named[0][1]
 
     model.eval()
     sample = FeatureSample(args.max_features, args.seed)
     start = time.perf_counter()
-    with torch.no_grad(), capture_features([m for _, m in named], sample,
-                                           skip_background=not args.keep_background) as counts:
+    with (
+        torch.no_grad(),
+        capture_features([m for _, m in named], sample, skip_background=not args.keep_background) as counts,
+    ):
         for batch in loader:
             model.test_step(batch)
     features = sample.result()
     kind = 'region' if any(m.background is not None for _, m in named) else 'head'
-    print(f'{kind} features: {counts["seen"]} from {len(loader.dataset)} samples, '
-          f'{counts["background"]} left out as background, {0 if features is None else len(features)} '
-          f'used (at most --max-features {args.max_features}) [{time.perf_counter() - start:.1f}s]')
+    print(
+        f'{kind} features: {counts["seen"]} from {len(loader.dataset)} samples, '
+        f'{counts["background"]} left out as background, {0 if features is None else len(features)} '
+        f'used (at most --max-features {args.max_features}) [{time.perf_counter() - start:.1f}s]'
+    )
     if features is None:
-        hint = (' All of them were classified as background: pass --keep-background to use them anyway.'
-                if counts['seen'] else ' Is the dataloader empty?')
-        raise SystemExit(f'No features to refine on: the classifiers {[n for n, _ in named]} saw '
-                         f'{counts["seen"]} features.{hint}')
+        hint = (
+            ' All of them were classified as background: pass --keep-background to use them anyway.'
+            if counts['seen']
+            else ' Is the dataloader empty?'
+        )
+        raise SystemExit(
+            f'No features to refine on: the classifiers {[n for n, _ in named]} saw {counts["seen"]} features.{hint}'
+        )
 
     device = torch.device(args.device) if args.device else clf.logit_scale.device
     text = shared_text_proxies(named).to(device)
@@ -122,24 +150,44 @@ def main():
         warnings.simplefilter('ignore')  # classes without pseudo labels are named below
         result = refine_proxies(features, text, inmap)
     names = clf.class_names
-    changed = sum(int(((x @ text.T).argmax(1) != (x @ result.proxies.T).argmax(1)).sum())
-                  for x in features.split(inmap.chunk_size)) / len(features)
-    print(f'InMaP: {len(names)} classes, {result.config.iters} steps{" with Sinkhorn" if inmap.sinkhorn else ""}, '
-          f'final lr {result.final_lr:g} [{time.perf_counter() - start:.1f}s]; '
-          f'{100 * changed:.1f}% of the features change class')
+    changed = sum(
+        int(((x @ text.T).argmax(1) != (x @ result.proxies.T).argmax(1)).sum())
+        for x in features.split(inmap.chunk_size)
+    ) / len(features)
+    print(
+        f'InMaP: {len(names)} classes, {result.config.iters} steps{" with Sinkhorn" if inmap.sinkhorn else ""}, '
+        f'final lr {result.final_lr:g} [{time.perf_counter() - start:.1f}s]; '
+        f'{100 * changed:.1f}% of the features change class'
+    )
     if result.empty_classes:
-        print(f'{len(result.empty_classes)} classes no feature is pseudo-labelled with '
-              f'({"kept as text weights" if inmap.keep_empty_classes else "see --keep-empty-classes"}): '
-              f'{[names[i] for i in result.empty_classes][:20]}')
+        print(
+            f'{len(result.empty_classes)} classes no feature is pseudo-labelled with '
+            f'({"kept as text weights" if inmap.keep_empty_classes else "see --keep-empty-classes"}): '
+            f'{[names[i] for i in result.empty_classes][:20]}'
+        )
 
-    write_class_weights(args.out, clf.vocabulary, result.proxies, templates=clf.test_templates,
-                        enriched=clf.enriched, refinement=dict(
-                            method='InMaP', settings=asdict(inmap), num_features=result.num_features,
-                            features_seen=counts['seen'], split=args.split, config=args.config,
-                            checkpoint=args.checkpoint, classifiers=[n for n, _ in named],
-                            empty_classes=[names[i] for i in result.empty_classes]))
-    print(f'refined class weights written to {args.out}; evaluate with\n'
-          f'  python tools/test.py {args.config} {args.checkpoint} --class-weights {args.out}')
+    write_class_weights(
+        args.out,
+        clf.vocabulary,
+        result.proxies,
+        templates=clf.test_templates,
+        enriched=clf.enriched,
+        refinement=dict(
+            method='InMaP',
+            settings=asdict(inmap),
+            num_features=result.num_features,
+            features_seen=counts['seen'],
+            split=args.split,
+            config=args.config,
+            checkpoint=args.checkpoint,
+            classifiers=[n for n, _ in named],
+            empty_classes=[names[i] for i in result.empty_classes],
+        ),
+    )
+    print(
+        f'refined class weights written to {args.out}; evaluate with\n'
+        f'  python tools/test.py {args.config} {args.checkpoint} --class-weights {args.out}'
+    )
 
 
 if __name__ == '__main__':

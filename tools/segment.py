@@ -14,6 +14,7 @@ names and each image's classes by area, with their mean score. Pixels whose
 class score (softmax) is below --score-thr are left unlabelled: 255 (65535
 in 16-bit maps) in the label map, not drawn, not counted.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -24,15 +25,20 @@ import numpy as np
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from _common import (add_inference_args, list_images, progress, requested_vocabulary,  # noqa: E402
-                     init_model_from_args, write_json)
+from _common import add_inference_args, init_model_from_args, list_images, progress, requested_vocabulary, write_json  # noqa: E402
 from _drawing import add_legend  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    add_inference_args(parser, 'images', example_vocabulary='ade20k_150', out_dir='outputs/segment',
-                       score_thr=0.0, score_help='pixels whose class score is below this stay unlabelled')
+    add_inference_args(
+        parser,
+        'images',
+        example_vocabulary='ade20k_150',
+        out_dir='outputs/segment',
+        score_thr=0.0,
+        score_help='pixels whose class score is below this stay unlabelled',
+    )
     parser.add_argument('--opacity', type=float, default=0.5)
     return parser.parse_args()
 
@@ -44,6 +50,7 @@ def main():
     from mmseg.visualization import SegLocalVisualizer
 
     from icar_mm.apis import class_names, inference
+
     model = init_model_from_args(args, vocabulary)
     classes, palette = class_names(model), model.dataset_meta['palette']
     dtype, unlabelled = (np.uint8, 255) if len(classes) < 255 else (np.uint16, 65535)
@@ -63,13 +70,17 @@ def main():
         name = osp.splitext(osp.basename(path))[0]
         cv2.imwrite(osp.join(args.out_dir, 'label_maps', f'{name}.png'), labels.astype(dtype))
         ids, areas = np.unique(labels, return_counts=True)
-        found = [(classes[i], float(a) / labels.size, float(scores[labels == i].mean()))
-                 for i, a in sorted(zip(ids, areas), key=lambda x: -x[1]) if i != unlabelled]
+        found = [
+            (classes[i], float(a) / labels.size, float(scores[labels == i].mean()))
+            for i, a in sorted(zip(ids, areas), key=lambda x: -x[1])
+            if i != unlabelled
+        ]
         visualizer.add_datasample(name, cv2.imread(path)[..., ::-1], sample, draw_gt=False, with_labels=True)
         drawn = add_legend(visualizer.get_image(), [(n, palette[classes.index(n)]) for n, _, _ in found])
         cv2.imwrite(osp.join(args.out_dir, 'vis', f'{name}.png'), drawn[..., ::-1])
-        summary.append(dict(image=path, classes=[dict(label=n, area=round(a, 4), score=round(s, 4))
-                                                 for n, a, s in found]))
+        summary.append(
+            dict(image=path, classes=[dict(label=n, area=round(a, 4), score=round(s, 4)) for n, a, s in found])
+        )
     write_json(osp.join(args.out_dir, 'segments.json'), dict(classes=list(classes), results=summary))
     for item in summary:
         print(f'{item["image"]}: ' + ', '.join(f'{c["label"]} {c["area"]:.0%}' for c in item['classes'][:5]))

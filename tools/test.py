@@ -1,8 +1,9 @@
 """Evaluate a checkpoint with any mmdet / mmseg / mmaction2 / icar_mm config.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
-                         [--class-weights FILE] [--cfg-options k=v ...] [--launcher pytorch]
+python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+                     [--class-weights FILE] [--cfg-options k=v ...] [--launcher pytorch]
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -21,8 +22,9 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='also dump raw predictions to this .pkl file')
-    parser.add_argument('--class-weights',
-                        help='exported (or refined) class-weights file used by every text classifier')
+    parser.add_argument(
+        '--class-weights', help='exported (or refined) class-weights file used by every text classifier'
+    )
     return parse_tool_args(parser)
 
 
@@ -34,9 +36,11 @@ def main():
     check_model_checkpoint(runner.model, args.checkpoint)
     if args.class_weights:
         from icar_mm.apis import use_class_weights
+
         use_class_weights(runner, args.class_weights)
     if args.out:
         from mmengine.evaluator import DumpResults
+
         runner.test_evaluator.metrics.append(DumpResults(out_file_path=args.out))
     runner.test()
 

@@ -1,8 +1,9 @@
 """Train with any mmdet / mmseg / mmaction2 / icar_mm config (scope from the config).
 
-    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-                                 [--cfg-options k=v ...] [--launcher pytorch]
+python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                             [--cfg-options k=v ...] [--launcher pytorch]
 """
+
 import argparse
 import os.path as osp
 import sys
@@ -19,8 +20,12 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Train a model from an OpenMMLab config')
     parser.add_argument('config', help='config file')
     parser.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config name>)')
-    parser.add_argument('--resume', nargs='?', const='auto',
-                        help='resume from this checkpoint, or with no value from the latest one in the work dir')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        const='auto',
+        help='resume from this checkpoint, or with no value from the latest one in the work dir',
+    )
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr by the actual batch size')
     return parse_tool_args(parser)

@@ -12,13 +12,15 @@ icar_checkpoint = 'checkpoints/icar_swin-t.pth'
 text_encoder = dict(type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint, frozen=False)
 
 model = dict(
-    backbone=dict(type='icar_mm.ICARSwin', checkpoint=icar_checkpoint,
-                  convert_weights=False, init_cfg=None),
+    backbone=dict(type='icar_mm.ICARSwin', checkpoint=icar_checkpoint, convert_weights=False, init_cfg=None),
     roi_head=dict(
         bbox_head=dict(
             type='icar_mm.TextCosineBBoxHead',
             reg_class_agnostic=True,
             # vocabulary: none named, so the dataset's metainfo['classes'] (VocabularyHook)
-            classifier=dict(text_encoder=text_encoder, templates='vild14', enriched=False)),
+            classifier=dict(text_encoder=text_encoder, templates='vild14', enriched=False),
+        ),
         # one mask per box, whatever its class: works for any vocabulary
-        mask_head=dict(class_agnostic=True)))
+        mask_head=dict(class_agnostic=True),
+    ),
+)

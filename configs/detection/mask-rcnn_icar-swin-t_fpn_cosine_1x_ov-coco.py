@@ -11,23 +11,28 @@ base_classes = load_vocabulary('coco:ov_base').names
 novel_classes = load_vocabulary('coco:ov_novel').names
 # Train and test share the 65-class vocabulary (same label indices); novel
 # classes get zero weight in the training loss (train_classes).
-metainfo = dict(classes=base_classes + novel_classes, base_classes=base_classes,
-                novel_classes=novel_classes)
+metainfo = dict(classes=base_classes + novel_classes, base_classes=base_classes, novel_classes=novel_classes)
 
 data_root = 'data/coco/'
 # Frozen text tower, unlike the closed-vocabulary recipe: trained on 48 base names
 # alone it would move away from the novel names it has to score (ViLD, Detic and
 # BARON keep it frozen for the same reason).
-model = dict(roi_head=dict(bbox_head=dict(train_classes=base_classes,
-                                          classifier=dict(text_encoder=dict(frozen=True)))))
+model = dict(roi_head=dict(bbox_head=dict(train_classes=base_classes, classifier=dict(text_encoder=dict(frozen=True)))))
 
-train_dataloader = dict(dataset=dict(
-    data_root=data_root, metainfo=metainfo, ann_file='annotations/instances_train2017_ov-base.json'))
-val_dataloader = dict(dataset=dict(
-    data_root=data_root, metainfo=metainfo, ann_file='annotations/instances_val2017_ov-all.json'))
+train_dataloader = dict(
+    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/instances_train2017_ov-base.json')
+)
+val_dataloader = dict(
+    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/instances_val2017_ov-all.json')
+)
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='OVCocoMetric', metric='bbox', format_only=False,
-                     ann_file=data_root + 'annotations/instances_val2017_ov-all.json')
+val_evaluator = dict(
+    _delete_=True,
+    type='OVCocoMetric',
+    metric='bbox',
+    format_only=False,
+    ann_file=data_root + 'annotations/instances_val2017_ov-all.json',
+)
 test_evaluator = val_evaluator
 
 default_hooks = dict(checkpoint=dict(save_best='coco/novel_ap50', rule='greater'))

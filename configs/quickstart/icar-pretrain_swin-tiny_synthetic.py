@@ -11,23 +11,31 @@ _base_ = 'mmdet::_base_/default_runtime.py'
 dims = 32
 model = dict(
     type='icar_mm.ICARPretrainer',
-    data_preprocessor=dict(type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53],
-                           std=[58.395, 57.12, 57.375]),  # images are RGB already
-    backbone=dict(type='icar_mm.ICARSwin', embed_dims=dims, depths=[1, 1, 1, 1],
-                  num_heads=[1, 2, 4, 8], drop_path_rate=0.),
+    data_preprocessor=dict(
+        type='ImgDataPreprocessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375]
+    ),  # images are RGB already
+    backbone=dict(
+        type='icar_mm.ICARSwin', embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], drop_path_rate=0.0
+    ),
     classifier=dict(
         text_encoder=dict(type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip', frozen=False),
-        vocabulary='synthetic:base', templates='single', enriched=True),
+        vocabulary='synthetic:base',
+        templates='single',
+        enriched=True,
+    ),
     label_loss_weight=1.0,
-    text_loss_weight=1.0)
+    text_loss_weight=1.0,
+)
 
 # batch mix = ratio of the two parts (here 1:1)
 train_dataloader = dict(
-    batch_size=32, num_workers=0, persistent_workers=False,
+    batch_size=32,
+    num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(type='icar_mm.SyntheticPretrainDataset', num_labelled=4096, num_captioned=4096,
-                 size=64, seed=0))
+    dataset=dict(type='icar_mm.SyntheticPretrainDataset', num_labelled=4096, num_captioned=4096, size=64, seed=0),
+)
 
 max_iters = 600
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
@@ -36,11 +44,13 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters, eta_min=1e-5),
 ]
-default_hooks = dict(logger=dict(interval=50),
-                     checkpoint=dict(by_epoch=False, interval=max_iters))
-custom_hooks = [dict(type='icar_mm.FiniteLossHook'), dict(type='icar_mm.ExactResumeHook'),
-                dict(type='icar_mm.DistributedCheckHook'),
-                dict(type='icar_mm.ExportICARHook', filename='icar_synthetic.pth')]
+default_hooks = dict(logger=dict(interval=50), checkpoint=dict(by_epoch=False, interval=max_iters))
+custom_hooks = [
+    dict(type='icar_mm.FiniteLossHook'),
+    dict(type='icar_mm.ExactResumeHook'),
+    dict(type='icar_mm.DistributedCheckHook'),
+    dict(type='icar_mm.ExportICARHook', filename='icar_synthetic.pth'),
+]
 log_processor = dict(by_epoch=False)
 
 # a fixed seed: the summary's numbers reproduce from run to run

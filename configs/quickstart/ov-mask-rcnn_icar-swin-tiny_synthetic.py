@@ -12,20 +12,32 @@ data_root = 'data/synthetic/detection/'
 icar_checkpoint = 'work_dirs/icar-pretrain_swin-tiny_synthetic/icar_synthetic.pth'
 dims = 32
 model = dict(
-    backbone=dict(embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
-                  drop_path_rate=0., checkpoint=icar_checkpoint),
+    backbone=dict(
+        embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], drop_path_rate=0.0, checkpoint=icar_checkpoint
+    ),
     neck=dict(in_channels=[dims, 2 * dims, 4 * dims, 8 * dims], out_channels=dims),
     rpn_head=dict(in_channels=dims, feat_channels=dims),
     roi_head=dict(
         bbox_roi_extractor=dict(out_channels=dims),
         bbox_head=dict(
-            in_channels=dims, fc_out_channels=64, train_classes=BASE_CLASSES,
-            classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                              model_name='tiny-random-clip',
-                                              checkpoint=icar_checkpoint),
-                            templates='single', enriched=True)),
+            in_channels=dims,
+            fc_out_channels=64,
+            train_classes=BASE_CLASSES,
+            classifier=dict(
+                text_encoder=dict(
+                    _delete_=True,
+                    type='icar_mm.OpenCLIPTextEncoder',
+                    model_name='tiny-random-clip',
+                    checkpoint=icar_checkpoint,
+                ),
+                templates='single',
+                enriched=True,
+            ),
+        ),
         mask_roi_extractor=dict(out_channels=dims),
-        mask_head=dict(in_channels=dims, conv_out_channels=dims)))
+        mask_head=dict(in_channels=dims, conv_out_channels=dims),
+    ),
+)
 
 train_pipeline = [
     dict(type='icar_mm.LoadImageFromFile'),  # names the file and what it holds if it cannot be decoded
@@ -41,13 +53,29 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/train.json',
-                 data_prefix=dict(img='images/train/'), pipeline=train_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/train.json',
+        data_prefix=dict(img='images/train/'),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/val.json',
-                 data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/val.json',
+        data_prefix=dict(img='images/val/'),
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
 test_evaluator = val_evaluator

@@ -10,8 +10,10 @@
 # Weights are local files (nothing is downloaded): the iCAR checkpoint feeds the
 # backbone (visual_model.backbone.*), the text encoder (sentence_model.*) and the
 # projector; checkpoints/roberta-base/ holds roberta-base's config and tokenizer files.
-_base_ = ['mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
-          '../_base_/icar_runtime.py']
+_base_ = [
+    'mmaction::recognition/swin/swin-base-p244-w877_in1k-pre_8xb8-amp-32x2x1-30e_kinetics400-rgb.py',
+    '../_base_/icar_runtime.py',
+]
 
 icar_checkpoint = 'checkpoints/icar_swin-b.pth'
 text_encoder = dict(type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint, frozen=False)
@@ -19,10 +21,14 @@ text_encoder = dict(type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint, 
 model = dict(
     backbone=dict(type='icar_mm.ICARSwin3D', pretrained=None, checkpoint=icar_checkpoint),
     cls_head=dict(
-        type='icar_mm.TextCosineRecognitionHead', dropout_ratio=0.5,
+        type='icar_mm.TextCosineRecognitionHead',
+        dropout_ratio=0.5,
         # vocabulary: none named, so the dataset's classes (VocabularyHook)
-        classifier=dict(text_encoder=text_encoder, templates='video28', enriched=False,
-                        projector_checkpoint=icar_checkpoint)))
+        classifier=dict(
+            text_encoder=text_encoder, templates='video28', enriched=False, projector_checkpoint=icar_checkpoint
+        ),
+    ),
+)
 
 # mmaction's Decord pipelines, with PyAV / OpenCV fall-backs (icar_mm.VideoInit / VideoDecode)
 train_pipeline = [
@@ -55,12 +61,15 @@ test_pipeline = [
     dict(type='PackActionInputs'),
 ]
 # Labels index the 400 shipped class names; corrupt videos are skipped and counted.
-train_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
-                                     skip_corrupt=True, pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
-                                   skip_corrupt=True, pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400',
-                                    skip_corrupt=True, pipeline=test_pipeline))
+train_dataloader = dict(
+    dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400', skip_corrupt=True, pipeline=train_pipeline)
+)
+val_dataloader = dict(
+    dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400', skip_corrupt=True, pipeline=val_pipeline)
+)
+test_dataloader = dict(
+    dataset=dict(type='icar_mm.OVVideoDataset', vocabulary='kinetics400', skip_corrupt=True, pipeline=test_pipeline)
+)
 val_evaluator = dict(_delete_=True, type='icar_mm.OVAccMetric')
 test_evaluator = val_evaluator
 

@@ -7,8 +7,12 @@
 # them among all 600.
 _base_ = './swin-b-p244-w877_icar_cosine_8xb8-amp-32x2x1-30e_kinetics400-rgb.py'
 
-test_dataloader = dict(dataset=dict(
-    vocabulary='data/kinetics600/label_map_k600.txt', keep_classes='kinetics600_new',
-    ann_file='data/kinetics600/kinetics600_val_list_videos.txt',
-    data_prefix=dict(video='data/kinetics600/videos_val')))
+test_dataloader = dict(
+    dataset=dict(
+        vocabulary='data/kinetics600/label_map_k600.txt',
+        keep_classes='kinetics600_new',
+        ann_file='data/kinetics600/kinetics600_val_list_videos.txt',
+        data_prefix=dict(video='data/kinetics600/videos_val'),
+    )
+)
 test_evaluator = dict(splits=dict(new='kinetics600_new'))

@@ -4,15 +4,19 @@
 # ignored in training and their logits leave the softmax (train_classes).
 # VOC labels background explicitly: a learned embedding scores it in its place.
 _base_ = [
-    '../_base_/models/upernet_icar-swin-t_cosine.py', '../_base_/icar_runtime.py', 'mmseg::_base_/datasets/pascal_voc12_aug.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/adamw-swin_160k.py'
+    '../_base_/models/upernet_icar-swin-t_cosine.py',
+    '../_base_/icar_runtime.py',
+    'mmseg::_base_/datasets/pascal_voc12_aug.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/adamw-swin_160k.py',
 ]
 crop_size = (512, 512)
 background = dict(background='learned', background_class='background')
 model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=dict(train_classes='voc:zs_seen', classifier=background),
-    auxiliary_head=dict(train_classes='voc:zs_seen', classifier=background))
+    auxiliary_head=dict(train_classes='voc:zs_seen', classifier=background),
+)
 
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)

@@ -2,15 +2,19 @@
 # 171 with mIoU over seen and unseen classes and hIoU (unseen: the 15 classes of
 # the SPNet / ZegFormer split, vocabulary split coco_stuff_171:zs_unseen).
 _base_ = [
-    '../_base_/models/upernet_icar-swin-t_cosine.py', '../_base_/icar_runtime.py', 'mmseg::_base_/datasets/coco-stuff164k.py',
-    'mmseg::_base_/default_runtime.py', '../_base_/schedules/adamw-swin_160k.py'
+    '../_base_/models/upernet_icar-swin-t_cosine.py',
+    '../_base_/icar_runtime.py',
+    'mmseg::_base_/datasets/coco-stuff164k.py',
+    'mmseg::_base_/default_runtime.py',
+    '../_base_/schedules/adamw-swin_160k.py',
 ]
 crop_size = (512, 512)
 seen = 'coco_stuff_171:zs_seen'
 model = dict(
     data_preprocessor=dict(size=crop_size),
     decode_head=dict(train_classes=seen),
-    auxiliary_head=dict(train_classes=seen))
+    auxiliary_head=dict(train_classes=seen),
+)
 
 train_dataloader = dict(batch_size=2)
 val_dataloader = dict(batch_size=1)

@@ -1,6 +1,7 @@
 """The library side of the tools: config loading, runner building, vocabularies and
 class weights for any model (:mod:`icar_mm.apis.vocabulary`), and inference
 (:mod:`icar_mm.apis.inference`). Command-line plumbing lives in ``tools/_common.py``."""
+
 import datetime
 import os.path as osp
 from typing import Optional
@@ -15,8 +16,9 @@ from .inference import apply_vocabulary, class_names, default_device, inference,
 from .vocabulary import set_vocabulary, sync_dataset_meta, use_class_weights
 
 
-def load_config(path: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None,
-                launcher: str = 'none') -> Config:
+def load_config(
+    path: str, work_dir: Optional[str] = None, cfg_options: Optional[dict] = None, launcher: str = 'none'
+) -> Config:
     """Read a config of any host (its ``default_scope`` decides which) and
     apply the usual command-line overrides."""
     if not osp.isfile(path):
@@ -43,15 +45,31 @@ def _start_cpu_processes(cfg: Config) -> None:
     process, so the gloo process group is started here (mmengine then uses
     it) and DDP gets no device ids."""
     if cfg.launcher != 'pytorch':
-        raise SystemExit(f'--launcher {cfg.launcher} needs GPUs; without one, start the processes with '
-                         'torchrun (tools/dist_train.sh CONFIG NPROC), which runs them on CPU with gloo.')
+        raise SystemExit(
+            f'--launcher {cfg.launcher} needs GPUs; without one, start the processes with '
+            'torchrun (tools/dist_train.sh CONFIG NPROC), which runs them on CPU with gloo.'
+        )
     if not dist.is_initialized():
         timeout = cfg.get('env_cfg', {}).get('dist_cfg', {}).get('timeout')
         dist.init_process_group('gloo', **({'timeout': datetime.timedelta(seconds=timeout)} if timeout else {}))
-    wrapper = dict(type='MMDistributedDataParallel', broadcast_buffers=False,
-                   find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper = dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False),
+    )
     cfg.model_wrapper_cfg = dict(wrapper, **(cfg.get('model_wrapper_cfg') or {}), device_ids=None)
 
 
-__all__ = ['load_config', 'build_runner', 'use_class_weights', 'set_vocabulary', 'sync_dataset_meta',
-           'init_model', 'inference', 'apply_vocabulary', 'class_names', 'task_of', 'default_device']
+__all__ = [
+    'load_config',
+    'build_runner',
+    'use_class_weights',
+    'set_vocabulary',
+    'sync_dataset_meta',
+    'init_model',
+    'inference',
+    'apply_vocabulary',
+    'class_names',
+    'task_of',
+    'default_device',
+]

@@ -13,6 +13,7 @@ mmengine's ``load_checkpoint``, prediction through the host's inference
 function. Each returned data sample also carries the class names its labels
 index (``sample.classes``).
 """
+
 import contextlib
 import copy
 import os
@@ -51,8 +52,10 @@ def task_of(config_or_model) -> str:
     scope = cfg.get('default_scope') if cfg is not None else None
     if scope not in TASKS:
         what = 'The model has no config (model.cfg)' if cfg is None else f'default_scope {scope!r}'
-        raise ValueError(f'{what}: init_model and inference handle detection (default_scope mmdet), '
-                         'segmentation (mmseg) and recognition (mmaction) configs.')
+        raise ValueError(
+            f'{what}: init_model and inference handle detection (default_scope mmdet), '
+            'segmentation (mmseg) and recognition (mmaction) configs.'
+        )
     return TASKS[scope]
 
 
@@ -90,6 +93,7 @@ def _build(cfg: Config, task: str):
 
         def build():
             return init_recognizer(cfg, None, device='cpu')
+
     with warnings.catch_warnings(record=True) as caught:  # recorded as the filters let them through
         model = build()
     for w in caught:  # mmdet's "use COCO classes by default" does not apply: the classifier names them
@@ -98,11 +102,13 @@ def _build(cfg: Config, task: str):
     return model
 
 
-def init_model(config: Union[str, os.PathLike, Config],
-               checkpoint: Optional[str] = None,
-               vocabulary=None,
-               device: Optional[str] = None,
-               cfg_options: Optional[dict] = None):
+def init_model(
+    config: Union[str, os.PathLike, Config],
+    checkpoint: Optional[str] = None,
+    vocabulary=None,
+    device: Optional[str] = None,
+    cfg_options: Optional[dict] = None,
+):
     """Build a detector, segmentor or recogniser from its config and load its weights.
 
     Args:
@@ -193,8 +199,12 @@ def is_class_weights_file(spec) -> bool:
     vocabulary (``.txt`` / ``.json`` files and names are vocabularies)."""
     if isinstance(spec, os.PathLike):
         spec = os.fspath(spec)
-    return (isinstance(spec, str) and osp.isfile(spec) and not spec.lower().endswith(VOCABULARY_SUFFIXES)
-            and _is_torch_file(spec))
+    return (
+        isinstance(spec, str)
+        and osp.isfile(spec)
+        and not spec.lower().endswith(VOCABULARY_SUFFIXES)
+        and _is_torch_file(spec)
+    )
 
 
 def apply_vocabulary(model, vocabulary) -> None:
@@ -222,13 +232,17 @@ def class_names(model) -> tuple:
 def _require_vocabulary(model, task: str) -> None:
     classifiers = list(iter_classifiers(model))
     if any(c.vocabulary is None for c in classifiers):
-        raise ValueError('The model has no vocabulary: its checkpoint carries none and its config names '
-                         'none. Pass one: init_model(..., vocabulary=[...]) or inference(model, inputs, '
-                         "vocabulary=['red kite', ...]) (names, a shipped vocabulary, a file).")
+        raise ValueError(
+            'The model has no vocabulary: its checkpoint carries none and its config names '
+            'none. Pass one: init_model(..., vocabulary=[...]) or inference(model, inputs, '
+            "vocabulary=['red kite', ...]) (names, a shipped vocabulary, a file)."
+        )
     if task == 'segmentation' and classifiers and classifiers[0].num_classes == 1:
         # mmseg reads a one-channel prediction as a binary mask with a threshold
-        raise ValueError(f'A segmentor needs at least two classes, got only {list(classifiers[0].class_names)}: '
-                         "every pixel gets one of them, so add what else is there (e.g. 'background').")
+        raise ValueError(
+            f'A segmentor needs at least two classes, got only {list(classifiers[0].class_names)}: '
+            "every pixel gets one of them, so add what else is there (e.g. 'background')."
+        )
 
 
 def _as_input(item, task: str):
@@ -288,6 +302,7 @@ def check_video(path: str) -> None:
     """Raise ``VideoReadError`` naming ``path`` and what each video back-end
     said, unless one of them opens it."""
     from ..datasets.video import VideoInit, _raise_unreadable
+
     opener, errors, probe = VideoInit(), [], dict(filename=path)
     opened = opener.open(probe, opener.backends, errors)
     probe.clear()
@@ -301,6 +316,7 @@ def _naming_unreadable(items, kind: str):
     name it; the file is diagnosed only then (nothing is decoded twice when
     all is well)."""
     from ..datasets.images import ImageReadError, describe_unreadable
+
     try:
         yield
     except ImageReadError:
@@ -313,6 +329,7 @@ def _naming_unreadable(items, kind: str):
                 raise ImageReadError('\n'.join(describe_unreadable(p) for p in bad)) from e
             raise
         from ..datasets.video import VideoReadError
+
         if isinstance(e, VideoReadError):
             raise
         for path in paths:
@@ -330,6 +347,7 @@ def _is_annotation_loader(step) -> bool:
 def _detect(model, items) -> list:
     from mmdet.apis import inference_detector
     from mmdet.utils import get_test_pipeline_cfg
+
     pipelines, results = {}, []
     for item in items:
         from_array = isinstance(item, np.ndarray)
@@ -346,6 +364,7 @@ def _detect(model, items) -> list:
 
 def _segment(model, items) -> list:
     from mmseg.apis import inference_model
+
     results = []
     for item in items:  # one at a time: mmseg stacks a test batch only of equal image sizes
         cfg = model.cfg
@@ -362,6 +381,7 @@ def _segment(model, items) -> list:
 
 def _recognize(model, items) -> list:
     from mmaction.apis import inference_recognizer
+
     pipeline = Compose(copy.deepcopy(model.cfg.test_pipeline))
     results = []
     for item in items:
@@ -372,5 +392,12 @@ def _recognize(model, items) -> list:
 
 _RUN = dict(detection=_detect, segmentation=_segment, recognition=_recognize)
 
-__all__ = ['init_model', 'inference', 'apply_vocabulary', 'class_names', 'task_of', 'default_device',
-           'is_class_weights_file']
+__all__ = [
+    'init_model',
+    'inference',
+    'apply_vocabulary',
+    'class_names',
+    'task_of',
+    'default_device',
+    'is_class_weights_file',
+]

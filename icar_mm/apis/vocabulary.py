@@ -1,6 +1,7 @@
 """The classes of any model (a model, a wrapped model or a runner): a new
 vocabulary or class-weights file for every text-generated classifier, with
 ``model.dataset_meta`` kept in step for host visualizers and inferencers."""
+
 import numpy as np
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -55,7 +56,7 @@ def sync_dataset_meta(model, names) -> None:
         rng = np.random.RandomState(len(names))
         meta['palette'] = [tuple(int(v) for v in c) for c in rng.randint(0, 256, (len(names), 3))]
     else:
-        meta['palette'] = [tuple(c) for c in list(meta['palette'])[:len(names)]]
+        meta['palette'] = [tuple(c) for c in list(meta['palette'])[: len(names)]]
     model.dataset_meta = meta
 
 

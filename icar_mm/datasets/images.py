@@ -1,4 +1,5 @@
 """Image loading that says what is wrong with an unreadable file."""
+
 import os.path as osp
 
 from mmcv.transforms import LoadImageFromFile as _LoadImageFromFile
@@ -31,5 +32,7 @@ def describe_unreadable(path: str) -> str:
             head = f.read(12)
         size = osp.getsize(path)
         found = 'an empty file' if size == 0 else f'{size} bytes starting with {head!r}'
-    return (f'Cannot read image {path}: expected a JPEG, PNG or other image OpenCV decodes, found {found}. '
-            'Copy the file again, or remove it from the annotation file.')
+    return (
+        f'Cannot read image {path}: expected a JPEG, PNG or other image OpenCV decodes, found {found}. '
+        'Copy the file again, or remove it from the annotation file.'
+    )

@@ -2,6 +2,7 @@
 per index): image-label samples (one base-class object per image, ImageNet
 style) and image-text samples (scenes of several objects with a caption that
 names them all, novel classes included)."""
+
 from typing import Optional, Sequence
 
 import numpy as np
@@ -26,10 +27,17 @@ class SyntheticPretrainDataset(Dataset):
         caption_classes: classes drawn in captioned scenes (may include novel ones).
     """
 
-    def __init__(self, num_labelled: int = 2048, num_captioned: int = 2048, size: int = 64,
-                 seed: int = 0, label_classes: Sequence[str] = BASE_CLASSES,
-                 caption_classes: Sequence[str] = ALL_CLASSES, max_objects: int = 3,
-                 metainfo: Optional[dict] = None):
+    def __init__(
+        self,
+        num_labelled: int = 2048,
+        num_captioned: int = 2048,
+        size: int = 64,
+        seed: int = 0,
+        label_classes: Sequence[str] = BASE_CLASSES,
+        caption_classes: Sequence[str] = ALL_CLASSES,
+        max_objects: int = 3,
+        metainfo: Optional[dict] = None,
+    ):
         self.num_labelled, self.num_captioned = num_labelled, num_captioned
         self.size, self.seed, self.max_objects = size, seed, max_objects
         self.label_classes, self.caption_classes = list(label_classes), list(caption_classes)
@@ -42,10 +50,17 @@ class SyntheticPretrainDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         labelled = index < self.num_labelled
         while True:  # a scene always gets its first object; retry is a safeguard
-            img, objects = render_scene(rng, self.size, self.label_classes if labelled else self.caption_classes,
-                                        max_objects=1 if labelled else self.max_objects)
+            img, objects = render_scene(
+                rng,
+                self.size,
+                self.label_classes if labelled else self.caption_classes,
+                max_objects=1 if labelled else self.max_objects,
+            )
             if objects:
                 break
-        sample = (dict(label=self.label_classes.index(objects[0]['name']), caption='') if labelled
-                  else dict(label=-1, caption=caption_of(objects)))
+        sample = (
+            dict(label=self.label_classes.index(objects[0]['name']), caption='')
+            if labelled
+            else dict(label=-1, caption=caption_of(objects))
+        )
         return dict(inputs=torch.from_numpy(img).permute(2, 0, 1).contiguous(), data_samples=sample)

@@ -15,6 +15,7 @@ Writers (all deterministic by seed, offline, a few seconds):
   * :func:`write_video_set`  short mp4 clips (objects or actions) + an mmaction
     annotation list.
 """
+
 import json
 import os
 import os.path as osp
@@ -46,8 +47,11 @@ def class_name(colour: str, shape: str) -> str:
 
 def synthetic_vocabulary() -> List[dict]:
     """All colour-shape classes as vocabulary entries (name + description)."""
-    return [dict(name=class_name(c, s), description=f'{SHAPES[s]}, coloured {COLOURS[c][1]}.')
-            for c in COLOURS for s in SHAPES]
+    return [
+        dict(name=class_name(c, s), description=f'{SHAPES[s]}, coloured {COLOURS[c][1]}.')
+        for c in COLOURS
+        for s in SHAPES
+    ]
 
 
 ALL_CLASSES = tuple(e['name'] for e in synthetic_vocabulary())
@@ -62,8 +66,11 @@ def action_name(shape: str, colour: str) -> str:
 def action_vocabulary() -> List[dict]:
     """The actions: a shape that slides across and changes its colour to one
     of the four, midway through the clip (name + description)."""
-    return [dict(name=action_name(s, c), description=f'{SHAPES[s]}, changing its colour to {COLOURS[c][1]}.')
-            for s in SHAPES for c in COLOURS]
+    return [
+        dict(name=action_name(s, c), description=f'{SHAPES[s]}, changing its colour to {COLOURS[c][1]}.')
+        for s in SHAPES
+        for c in COLOURS
+    ]
 
 
 ALL_ACTIONS = tuple(e['name'] for e in action_vocabulary())
@@ -101,8 +108,9 @@ def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def render_scene(rng: np.random.Generator, size: int, classes: Sequence[str],
-                 max_objects: int = 3) -> Tuple[np.ndarray, List[dict]]:
+def render_scene(
+    rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3
+) -> Tuple[np.ndarray, List[dict]]:
     """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping."""
     img = _background(rng, size)
     objects, occupied = [], np.zeros((size, size), bool)
@@ -138,10 +146,16 @@ def _mask_to_polygons(mask: np.ndarray) -> List[List[float]]:
     return [c.reshape(-1).astype(float).tolist() for c in contours if len(c) >= 3]
 
 
-def write_detection_set(root: str, split: str = 'train', num_images: int = 16, size: int = 128,
-                        seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
-                        label_classes: Optional[Sequence[str]] = None,
-                        categories: Sequence[str] = ALL_CLASSES) -> str:
+def write_detection_set(
+    root: str,
+    split: str = 'train',
+    num_images: int = 16,
+    size: int = 128,
+    seed: int = 0,
+    scene_classes: Sequence[str] = ALL_CLASSES,
+    label_classes: Optional[Sequence[str]] = None,
+    categories: Sequence[str] = ALL_CLASSES,
+) -> str:
     """Write ``root/images/<split>/*.jpg`` and ``root/annotations/<split>.json``
     (COCO instances with boxes, polygon masks and a caption per image).
 
@@ -165,22 +179,43 @@ def write_detection_set(root: str, split: str = 'train', num_images: int = 16, s
         captions.append(dict(image_id=i + 1, id=i + 1, caption=caption_of(objects)))
         for o in objects:
             if o['name'] in label_classes:
-                annotations.append(dict(
-                    id=len(annotations) + 1, image_id=i + 1, category_id=cat_id[o['name']],
-                    bbox=o['bbox'], area=float(o['mask'].sum()), iscrowd=0,
-                    segmentation=_mask_to_polygons(o['mask'])))
+                annotations.append(
+                    dict(
+                        id=len(annotations) + 1,
+                        image_id=i + 1,
+                        category_id=cat_id[o['name']],
+                        bbox=o['bbox'],
+                        area=float(o['mask'].sum()),
+                        iscrowd=0,
+                        segmentation=_mask_to_polygons(o['mask']),
+                    )
+                )
     ann_file = osp.join(root, 'annotations', f'{split}.json')
     with open(ann_file, 'w') as f:
-        json.dump(dict(images=images, annotations=annotations, captions=captions,
-                       categories=[dict(id=cat_id[n], name=n) for n in categories]), f)
+        json.dump(
+            dict(
+                images=images,
+                annotations=annotations,
+                captions=captions,
+                categories=[dict(id=cat_id[n], name=n) for n in categories],
+            ),
+            f,
+        )
     return ann_file
 
 
-def write_segmentation_set(root: str, split: str = 'train', num_images: int = 8, size: int = 64,
-                           seed: int = 0, scene_classes: Sequence[str] = ALL_CLASSES,
-                           classes: Sequence[str] = ALL_CLASSES, ignore_index: int = 255,
-                           background_class: Optional[str] = None,
-                           label_classes: Optional[Sequence[str]] = None) -> None:
+def write_segmentation_set(
+    root: str,
+    split: str = 'train',
+    num_images: int = 8,
+    size: int = 64,
+    seed: int = 0,
+    scene_classes: Sequence[str] = ALL_CLASSES,
+    classes: Sequence[str] = ALL_CLASSES,
+    ignore_index: int = 255,
+    background_class: Optional[str] = None,
+    label_classes: Optional[Sequence[str]] = None,
+) -> None:
     """Write ``root/img_dir/<split>/*.jpg`` and ``root/ann_dir/<split>/*.png``
     label maps (index in ``classes``; unlisted classes ignored). Background
     pixels are ignored too (ADE20K style), or labelled ``background_class``
@@ -222,10 +257,16 @@ def render_clip(rng: np.random.Generator, name: str, size: int = 64, num_frames:
     return frames
 
 
-def write_video_set(root: str, split: str = 'train', num_videos: int = 8, size: int = 64,
-                    num_frames: int = 16, seed: int = 0,
-                    classes: Sequence[str] = ALL_CLASSES,
-                    draw_from: Optional[Sequence[str]] = None) -> str:
+def write_video_set(
+    root: str,
+    split: str = 'train',
+    num_videos: int = 8,
+    size: int = 64,
+    num_frames: int = 16,
+    seed: int = 0,
+    classes: Sequence[str] = ALL_CLASSES,
+    draw_from: Optional[Sequence[str]] = None,
+) -> str:
     """Write ``root/videos/<split>/*.mp4`` (:func:`render_clip` of a class)
     and ``root/<split>_list.txt`` lines ``<file> <label>`` as mmaction's
     VideoDataset reads them.

@@ -13,13 +13,13 @@
   that no back-end opens are found when the dataset is built and left out,
   named in the log.
 """
+
 import importlib.util
 from typing import List, Optional, Sequence
 
 import numpy as np
 from mmaction.datasets import VideoDataset
-from mmaction.datasets.transforms import (DecordDecode, DecordInit, OpenCVDecode, OpenCVInit,
-                                          PyAVDecode, PyAVInit)
+from mmaction.datasets.transforms import DecordDecode, DecordInit, OpenCVDecode, OpenCVInit, PyAVDecode, PyAVInit
 from mmcv.transforms import BaseTransform
 from mmengine.logging import print_log
 
@@ -41,8 +41,10 @@ def available_backends(backends: Sequence[str] = BACKENDS) -> List[str]:
         raise ValueError(f'Unknown video back-ends {unknown}; choose from {BACKENDS}.')
     found = [b for b in backends if importlib.util.find_spec(_MODULES[b]) is not None]
     if not found:
-        raise ImportError(f'None of the video back-ends {list(backends)} is installed: '
-                          + '; '.join(f'{b}: {_INSTALL[b]}' for b in backends))
+        raise ImportError(
+            f'None of the video back-ends {list(backends)} is installed: '
+            + '; '.join(f'{b}: {_INSTALL[b]}' for b in backends)
+        )
     return found
 
 
@@ -51,7 +53,8 @@ def _raise_unreadable(filename: str, errors: List[str]) -> None:
         f'Cannot read video {filename!r}: ' + '; '.join(errors) + '. The file is missing, truncated or '
         'in a format no installed back-end decodes. Re-encode it (ffmpeg -i IN -c:v libx264 OUT.mp4), '
         'install another back-end (pip install decord / av), or skip such files with '
-        'skip_corrupt=True on the icar_mm.OVVideoDataset.')
+        'skip_corrupt=True on the icar_mm.OVVideoDataset.'
+    )
 
 
 @TRANSFORMS.register_module()
@@ -65,12 +68,15 @@ class VideoInit(BaseTransform):
         io_backend / num_threads / kwargs: as mmaction's ``DecordInit``.
     """
 
-    def __init__(self, backends: Sequence[str] = BACKENDS, io_backend: str = 'disk',
-                 num_threads: int = 1, **kwargs) -> None:
+    def __init__(
+        self, backends: Sequence[str] = BACKENDS, io_backend: str = 'disk', num_threads: int = 1, **kwargs
+    ) -> None:
         self.backends = available_backends(backends)
-        self._init = dict(decord=lambda: DecordInit(io_backend, num_threads, **kwargs),
-                          pyav=lambda: PyAVInit(io_backend, **kwargs),
-                          opencv=lambda: OpenCVInit(io_backend, **kwargs))
+        self._init = dict(
+            decord=lambda: DecordInit(io_backend, num_threads, **kwargs),
+            pyav=lambda: PyAVInit(io_backend, **kwargs),
+            opencv=lambda: OpenCVInit(io_backend, **kwargs),
+        )
         self._openers = {}
 
     def open(self, results: dict, backends: Sequence[str], errors: List[str]) -> bool:
@@ -87,7 +93,7 @@ class VideoInit(BaseTransform):
                 results.pop('video_reader', None)
                 continue
             results['video_backend'] = backend
-            results['video_backends_left'] = list(backends[backends.index(backend) + 1:])
+            results['video_backends_left'] = list(backends[backends.index(backend) + 1 :])
             return True
         return False
 
@@ -128,8 +134,7 @@ class VideoDecode(BaseTransform):
             try:
                 self._decoders[backend].transform(results)
                 imgs = results['imgs']
-                if not len(imgs) or any(img is None for img in imgs) or \
-                        len({img.shape for img in imgs}) != 1:
+                if not len(imgs) or any(img is None for img in imgs) or len({img.shape for img in imgs}) != 1:
                     raise ValueError('frames missing or of different sizes')
                 break
             except Exception as e:
@@ -160,8 +165,14 @@ class OVVideoDataset(VideoDataset):
         **kwargs: ``VideoDataset`` arguments.
     """
 
-    def __init__(self, *args, vocabulary: Optional[VocabularyLike] = None,
-                 keep_classes: Optional[VocabularyLike] = None, skip_corrupt: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        vocabulary: Optional[VocabularyLike] = None,
+        keep_classes: Optional[VocabularyLike] = None,
+        skip_corrupt: bool = False,
+        **kwargs,
+    ):
         self.vocabulary = load_vocabulary(vocabulary) if vocabulary is not None else None
         self.keep_classes = load_vocabulary(keep_classes).names if keep_classes is not None else None
         if self.keep_classes is not None and self.vocabulary is None:
@@ -177,11 +188,14 @@ class OVVideoDataset(VideoDataset):
     def load_data_list(self) -> List[dict]:
         data_list = super().load_data_list()
         if self.vocabulary is not None:
-            bad = [d for d in data_list if not isinstance(d['label'], list)
-                   and not 0 <= d['label'] < len(self.vocabulary)]
+            bad = [
+                d for d in data_list if not isinstance(d['label'], list) and not 0 <= d['label'] < len(self.vocabulary)
+            ]
             if bad:
-                raise ValueError(f'{self.ann_file}: label {bad[0]["label"]} of {bad[0]["filename"]!r} is '
-                                 f'outside the {len(self.vocabulary)} classes of {self.vocabulary.source!r}.')
+                raise ValueError(
+                    f'{self.ann_file}: label {bad[0]["label"]} of {bad[0]["filename"]!r} is '
+                    f'outside the {len(self.vocabulary)} classes of {self.vocabulary.source!r}.'
+                )
         if self.keep_classes is not None:
             unknown = [n for n in self.keep_classes if n not in self.vocabulary.names]
             if unknown:
@@ -205,9 +219,12 @@ class OVVideoDataset(VideoDataset):
             probe.clear()
         if bad:
             self.num_skipped += len(bad)
-            print_log(f'Skipped {len(bad)} of {len(data_list)} videos that no back-end '
-                      f'({", ".join(opener.backends)}) opens: {", ".join(bad[:10])}'
-                      + (' ...' if len(bad) > 10 else ''), logger='current', level=30)
+            print_log(
+                f'Skipped {len(bad)} of {len(data_list)} videos that no back-end '
+                f'({", ".join(opener.backends)}) opens: {", ".join(bad[:10])}' + (' ...' if len(bad) > 10 else ''),
+                logger='current',
+                level=30,
+            )
         return readable
 
     def prepare_data(self, idx: int):
@@ -219,6 +236,10 @@ class OVVideoDataset(VideoDataset):
             if self.test_mode:
                 raise
             self.num_skipped += 1
-            print_log(f'Skipped a corrupt video ({self.num_skipped} so far in this process; another clip '
-                      f'is drawn instead): {e}', logger='current', level=30)
+            print_log(
+                f'Skipped a corrupt video ({self.num_skipped} so far in this process; another clip '
+                f'is drawn instead): {e}',
+                logger='current',
+                level=30,
+            )
             return None  # mmengine's BaseDataset draws another clip

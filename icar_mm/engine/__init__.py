@@ -1,5 +1,17 @@
-from .hooks import (DistributedCheckHook, ExactResumeHook, ExportICARHook, FiniteLossHook, NonFiniteLossError,
-                    VocabularyHook)
+from .hooks import (
+    DistributedCheckHook,
+    ExactResumeHook,
+    ExportICARHook,
+    FiniteLossHook,
+    NonFiniteLossError,
+    VocabularyHook,
+)
 
-__all__ = ['DistributedCheckHook', 'ExactResumeHook', 'ExportICARHook', 'FiniteLossHook', 'NonFiniteLossError',
-           'VocabularyHook']
+__all__ = [
+    'DistributedCheckHook',
+    'ExactResumeHook',
+    'ExportICARHook',
+    'FiniteLossHook',
+    'NonFiniteLossError',
+    'VocabularyHook',
+]

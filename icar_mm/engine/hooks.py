@@ -23,6 +23,7 @@ class VocabularyHook(Hook):
     switched at the start of each phase; embeddings of each vocabulary stay
     cached, so switching back is free.
     """
+
     priority = 'VERY_HIGH'
 
     @staticmethod
@@ -42,9 +43,10 @@ class VocabularyHook(Hook):
                 raise ValueError(
                     f'{type(dataset).__name__} has {len(classes)} classes but a classifier of the model '
                     f'scores {len(classifier.vocabulary)} ({", ".join(classifier.vocabulary.names[:3])}, ...), '
-                    'set by its config (vocabulary=...) or by class weights. Labels index the dataset\'s '
+                    "set by its config (vocabulary=...) or by class weights. Labels index the dataset's "
                     "classes: remove vocabulary=... to follow the dataset's metainfo['classes'], or give "
-                    'the dataset the same classes.')
+                    'the dataset the same classes.'
+                )
 
     def before_train(self, runner):
         self.apply(runner.model, runner.train_dataloader.dataset)
@@ -74,8 +76,9 @@ class ExportICARHook(Hook):
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         if not hasattr(model, 'export_icar'):
-            raise TypeError(f'ExportICARHook needs a model with export_icar() (icar_mm.ICARPretrainer), '
-                            f'got {type(model).__name__}.')
+            raise TypeError(
+                f'ExportICARHook needs a model with export_icar() (icar_mm.ICARPretrainer), got {type(model).__name__}.'
+            )
         path = osp.join(runner.work_dir, self.filename)
         model.export_icar(path)
         runner.logger.info(f'iCAR-layout checkpoint written to {path}')
@@ -93,20 +96,25 @@ class FiniteLossHook(Hook):
     is: nothing is saved after a non-finite step). Also refuses to write a
     checkpoint whose weights hold NaN or inf. In multi-process runs every
     rank stops at the same iteration."""
+
     priority = 'ABOVE_NORMAL'  # before CheckpointHook can save the step
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if not outputs:
             return
         # losses only: logged accuracies may be NaN legitimately (no valid pixel in a batch)
-        bad = {k: v for k, v in outputs.items()
-               if 'loss' in k and isinstance(v, torch.Tensor) and not torch.isfinite(v).all()}
+        bad = {
+            k: v
+            for k, v in outputs.items()
+            if 'loss' in k and isinstance(v, torch.Tensor) and not torch.isfinite(v).all()
+        }
         stop = torch.tensor(float(bool(bad)))
         all_reduce(stop)  # no-op in a single process
         if not stop.item():
             return
-        found = ', '.join(f'{k}={v.item() if v.numel() == 1 else v}' for k, v in bad.items()) \
-            or 'a loss on another process'
+        found = (
+            ', '.join(f'{k}={v.item() if v.numel() == 1 else v}' for k, v in bad.items()) or 'a loss on another process'
+        )
         last = find_latest_checkpoint(runner.work_dir)
         raise NonFiniteLossError(
             f'Training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): expected finite '
@@ -114,18 +122,23 @@ class FiniteLossHook(Hook):
             + (f'the last good checkpoint is {last}. ' if last else 'no checkpoint was written before it. ')
             + 'Lower the learning rate or warm up longer, clip gradients '
             '(optim_wrapper.clip_grad=dict(max_norm=...)) or train with --amp (dynamic loss scaling), then '
-            + (f'resume with --resume {last}.' if last else 'train again.'))
+            + (f'resume with --resume {last}.' if last else 'train again.')
+        )
 
     def before_save_checkpoint(self, runner, checkpoint):
-        bad = [k for k, v in checkpoint.get('state_dict', {}).items()
-               if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]
+        bad = [
+            k
+            for k, v in checkpoint.get('state_dict', {}).items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+        ]
         if bad:
             last = find_latest_checkpoint(runner.work_dir)
             raise NonFiniteLossError(
                 f'Refused to save a checkpoint at iteration {runner.iter}: {len(bad)} weights hold NaN or inf '
                 f'({", ".join(bad[:5])}). Earlier checkpoints are untouched'
                 + (f'; the last one is {last}.' if last else '.')
-                + ' Lower the learning rate or clip gradients, then resume from it.')
+                + ' Lower the learning rate or clip gradients, then resume from it.'
+            )
 
 
 @HOOKS.register_module()
@@ -145,6 +158,7 @@ class ExactResumeHook(Hook):
     ``num_workers > 0``; with ``num_workers=0`` mmengine's re-reading of the
     skipped batches draws the first resumed batch's augmentation differently.
     """
+
     priority = 'VERY_HIGH'
 
     @staticmethod
@@ -170,6 +184,7 @@ class DistributedCheckHook(Hook):
     class weights and holds the same trainable text encoder, stopping with
     the iteration and the classifier if they drifted apart. Does nothing in
     a single process."""
+
     priority = 'HIGHEST'  # averages the outputs before RuntimeInfoHook logs them
 
     def __init__(self, interval: int = 50, average_losses: bool = True):
@@ -212,6 +227,6 @@ class DistributedCheckHook(Hook):
                 f'At iteration {runner.iter + 1} the {differ} differ between the {len(gathered)} processes: '
                 'expected every rank to score with identical class weights. Check that the vocabulary, '
                 'templates and text-encoder weights do not depend on the rank (rank-specific dataset '
-                'metainfo, files written by one rank only).')
-        runner.logger.info(f'iteration {runner.iter + 1}: {", ".join(names)} identical on {len(gathered)} '
-                           'processes')
+                'metainfo, files written by one rank only).'
+            )
+        runner.logger.info(f'iteration {runner.iter + 1}: {", ".join(names)} identical on {len(gathered)} processes')

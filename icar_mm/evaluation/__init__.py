@@ -5,6 +5,7 @@
 * ``segmentation``: ``OVIoUMetric`` (mIoU over seen / unseen classes, hIoU);
 * ``multilabel``: ``MultiLabelMetric`` (mAP, CF1 / OF1) for :mod:`icar_mm.multilabel`.
 """
+
 from .action import OVAccMetric
 from .multilabel import MultiLabelMetric, average_precision, multilabel_metrics
 from .segmentation import OVIoUMetric

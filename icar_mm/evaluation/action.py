@@ -1,5 +1,6 @@
 """Open-vocabulary action recognition accuracy: mmaction's top-k and mean
 class accuracy, overall and per class split (base / novel)."""
+
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -26,11 +27,16 @@ class OVAccMetric(BaseMetric):
             when present. The column names of the scores are the dataset's
             ``metainfo['classes']``.
     """
+
     default_prefix: Optional[str] = 'acc'
 
-    def __init__(self, topk: Union[int, Tuple[int, ...]] = (1, 5),
-                 splits: Optional[Dict[str, VocabularyLike]] = None,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        topk: Union[int, Tuple[int, ...]] = (1, 5),
+        splits: Optional[Dict[str, VocabularyLike]] = None,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
         self.splits = splits
@@ -39,8 +45,10 @@ class OVAccMetric(BaseMetric):
         for sample in data_samples:
             label = sample['gt_labels']['item']
             if label.numel() != 1:
-                raise ValueError('OVAccMetric is for single-label clips; use mmaction\'s AccMetric with '
-                                 'mean_average_precision for multi-label data.')
+                raise ValueError(
+                    "OVAccMetric is for single-label clips; use mmaction's AccMetric with "
+                    'mean_average_precision for multi-label data.'
+                )
             self.results.append((sample['pred_scores']['item'].float().cpu().numpy(), int(label.item())))
 
     def _accuracy(self, scores: np.ndarray, labels: np.ndarray, prefix: str = '') -> Dict[str, float]:
@@ -52,8 +60,7 @@ class OVAccMetric(BaseMetric):
         if self.splits is not None:
             return {name: load_vocabulary(v).names for name, v in self.splits.items()}
         meta = self.dataset_meta or {}
-        return {name: list(meta[f'{name}_classes']) for name in ('base', 'novel')
-                if meta.get(f'{name}_classes')}
+        return {name: list(meta[f'{name}_classes']) for name in ('base', 'novel') if meta.get(f'{name}_classes')}
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         scores = np.stack([s for s, _ in results])
@@ -64,8 +71,10 @@ class OVAccMetric(BaseMetric):
             return metrics
         classes = list((self.dataset_meta or {}).get('classes') or ())
         if len(classes) != scores.shape[1]:
-            raise ValueError(f'Per-split accuracy needs the names of the {scores.shape[1]} score columns: '
-                             f"the dataset's metainfo['classes'] has {len(classes)} names.")
+            raise ValueError(
+                f'Per-split accuracy needs the names of the {scores.shape[1]} score columns: '
+                f"the dataset's metainfo['classes'] has {len(classes)} names."
+            )
         index = {name: i for i, name in enumerate(classes)}
         for split, names in splits.items():
             unknown = [n for n in names if n not in index]

@@ -6,6 +6,7 @@ AP is the non-interpolated average precision (mean of the precision at the
 rank of each positive, ties broken by input order), as in the multi-label
 literature; mAP averages it over classes with at least one positive.
 """
+
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -27,8 +28,9 @@ def average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(precision_at_hit.mean())
 
 
-def multilabel_metrics(scores: np.ndarray, targets: np.ndarray, thr: Optional[float] = 0.5,
-                       topk: Optional[int] = None) -> Dict[str, np.ndarray]:
+def multilabel_metrics(
+    scores: np.ndarray, targets: np.ndarray, thr: Optional[float] = 0.5, topk: Optional[int] = None
+) -> Dict[str, np.ndarray]:
     """``scores``/``targets`` ``[N, C]`` -> per-class AP and CP/CR/CF1, OP/OR/OF1 (in %).
 
     Predicted positives: ``scores >= thr``, or the ``topk`` highest scores per sample.
@@ -50,13 +52,20 @@ def multilabel_metrics(scores: np.ndarray, targets: np.ndarray, thr: Optional[fl
     per_p = np.divide(tp, n_pred, out=np.zeros_like(tp), where=n_pred > 0)
     per_r = np.divide(tp, n_pos, out=np.zeros_like(tp), where=n_pos > 0)
     has_pos = n_pos > 0
-    cp, cr = per_p[has_pos].mean() if has_pos.any() else 0., per_r[has_pos].mean() if has_pos.any() else 0.
+    cp, cr = per_p[has_pos].mean() if has_pos.any() else 0.0, per_r[has_pos].mean() if has_pos.any() else 0.0
     op = tp.sum() / max(n_pred.sum(), 1)
     orr = tp.sum() / max(n_pos.sum(), 1)
-    f1 = lambda p, r: 2 * p * r / (p + r) if p + r > 0 else 0.  # noqa: E731
-    return dict(ap=ap * 100, mAP=np.nanmean(ap) * 100 if has_pos.any() else float('nan'),
-                CP=cp * 100, CR=cr * 100, CF1=f1(cp, cr) * 100,
-                OP=op * 100, OR=orr * 100, OF1=f1(op, orr) * 100)
+    f1 = lambda p, r: 2 * p * r / (p + r) if p + r > 0 else 0.0  # noqa: E731
+    return dict(
+        ap=ap * 100,
+        mAP=np.nanmean(ap) * 100 if has_pos.any() else float('nan'),
+        CP=cp * 100,
+        CR=cr * 100,
+        CF1=f1(cp, cr) * 100,
+        OP=op * 100,
+        OR=orr * 100,
+        OF1=f1(op, orr) * 100,
+    )
 
 
 @METRICS.register_module()
@@ -71,10 +80,17 @@ class MultiLabelMetric(BaseMetric):
         topk: use the top-k classes per image instead of ``thr``.
         classwise: also report each class's AP (``AP/<class>``).
     """
+
     default_prefix = 'multi-label'
 
-    def __init__(self, thr: Optional[float] = 0.5, topk: Optional[int] = None, classwise: bool = False,
-                 collect_device: str = 'cpu', prefix: Optional[str] = None):
+    def __init__(
+        self,
+        thr: Optional[float] = 0.5,
+        topk: Optional[int] = None,
+        classwise: bool = False,
+        collect_device: str = 'cpu',
+        prefix: Optional[str] = None,
+    ):
         super().__init__(collect_device=collect_device, prefix=prefix)
         if (thr is None) == (topk is None):
             raise ValueError('MultiLabelMetric needs exactly one of thr (score threshold) or topk.')
@@ -85,10 +101,11 @@ class MultiLabelMetric(BaseMetric):
             get = sample.get if isinstance(sample, dict) else lambda k: getattr(sample, k, None)
             score, label = get('pred_score'), get('gt_label')
             if score is None or label is None:
-                raise KeyError('MultiLabelMetric needs pred_score and gt_label in every data sample; '
-                               f'got {sorted(sample.keys()) if hasattr(sample, "keys") else type(sample)}.')
-            self.results.append((torch.as_tensor(score).float().cpu().numpy(),
-                                 torch.as_tensor(label).cpu().numpy()))
+                raise KeyError(
+                    'MultiLabelMetric needs pred_score and gt_label in every data sample; '
+                    f'got {sorted(sample.keys()) if hasattr(sample, "keys") else type(sample)}.'
+                )
+            self.results.append((torch.as_tensor(score).float().cpu().numpy(), torch.as_tensor(label).cpu().numpy()))
 
     def compute_metrics(self, results: List) -> Dict[str, float]:
         scores = np.stack([r[0] for r in results])

@@ -1,5 +1,6 @@
 """Open-vocabulary semantic segmentation metric: mmseg's ``IoUMetric`` plus
 mIoU over seen and unseen classes and their harmonic mean (hIoU)."""
+
 from collections import OrderedDict
 from typing import Dict, Optional, Sequence
 
@@ -32,8 +33,7 @@ class OVIoUMetric(IoUMetric):
         **kwargs: ``IoUMetric`` arguments (``ignore_index``, ``iou_metrics``...).
     """
 
-    def __init__(self, unseen_classes: Optional[VocabularyLike] = None, classwise: bool = False,
-                 **kwargs):
+    def __init__(self, unseen_classes: Optional[VocabularyLike] = None, classwise: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.unseen_classes = load_vocabulary(unseen_classes).names if unseen_classes is not None else None
         self.classwise = classwise
@@ -51,8 +51,10 @@ class OVIoUMetric(IoUMetric):
             return metrics
         missing = [n for n in self.unseen_classes if n not in names]
         if missing:
-            raise ValueError(f'unseen_classes {missing[:5]} are not classes of the evaluated dataset '
-                             f'({len(names)} classes, e.g. {names[:3]}); name them as its metainfo does.')
+            raise ValueError(
+                f'unseen_classes {missing[:5]} are not classes of the evaluated dataset '
+                f'({len(names)} classes, e.g. {names[:3]}); name them as its metainfo does.'
+            )
         unseen = np.isin(names, self.unseen_classes)
         split = OrderedDict(mIoU_seen=self._mean(iou[~unseen]), mIoU_unseen=self._mean(iou[unseen]))
         split['hIoU'] = round(harmonic_mean(split['mIoU_seen'], split['mIoU_unseen']), 2)

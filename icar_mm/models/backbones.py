@@ -1,4 +1,5 @@
 """Backbones: mmdet's Swin (shared by mmdet and mmseg configs) with our checkpoint loading."""
+
 from typing import Optional
 
 from mmdet.models.backbones import SwinTransformer

@@ -1,6 +1,7 @@
 """The text-generated cosine box head for two-stage detectors (Faster / Mask /
 Cascade R-CNN): mmdet's ``Shared2FCBBoxHead`` whose linear classifier is the
 shared :class:`~icar_mm.classifier.TextCosineClassifier` (``classifier``)."""
+
 from typing import Optional
 
 import torch
@@ -28,20 +29,26 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
             class-specific regression; the class count otherwise follows the vocabulary.
     """
 
-    def __init__(self, classifier: dict, train_classes: Optional[VocabularyLike] = None,
-                 reg_class_agnostic: bool = True, num_classes: int = 80, **kwargs):
+    def __init__(
+        self,
+        classifier: dict,
+        train_classes: Optional[VocabularyLike] = None,
+        reg_class_agnostic: bool = True,
+        num_classes: int = 80,
+        **kwargs,
+    ):
         # with_cls=False: mmdet builds (and initialises) no linear classifier; with it on again,
         # mmdet's forward scores with fc_cls, which is ours
-        super().__init__(num_classes=num_classes, reg_class_agnostic=reg_class_agnostic, with_cls=False,
-                         **kwargs)
+        super().__init__(num_classes=num_classes, reg_class_agnostic=reg_class_agnostic, with_cls=False, **kwargs)
         self.with_cls = True
         classifier = dict(classifier)
         classifier.setdefault('in_channels', self.cls_last_dim)
         classifier.setdefault('background', 'learned')
         self.classifier: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
         if self.classifier.background is None:
-            raise ValueError('The box head needs a background logit: classifier background must be '
-                             "'learned' (default) or 'zero'.")
+            raise ValueError(
+                "The box head needs a background logit: classifier background must be 'learned' (default) or 'zero'."
+            )
         self.train_classes = TrainClasses(train_classes)
 
     @property
@@ -58,7 +65,8 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
                 raise ValueError(
                     f'Class-specific box regression was built for {self._num_classes} classes but the '
                     f'vocabulary has {len(classifier.vocabulary)}; use reg_class_agnostic=True '
-                    'to change vocabularies.')
+                    'to change vocabularies.'
+                )
             return len(classifier.vocabulary)
         return self._num_classes
 
@@ -66,8 +74,9 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
     def num_classes(self, value: int) -> None:
         self._num_classes = value
 
-    def loss(self, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights,
-             reduction_override=None) -> dict:
+    def loss(
+        self, cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights, reduction_override=None
+    ) -> dict:
         outside = self.train_classes.outside(self.classifier, labels.device) if cls_score is not None else None
         if outside is not None:
             # background column stays; outside classes leave the softmax
@@ -77,5 +86,6 @@ class TextCosineBBoxHead(Shared2FCBBoxHead):
             fg = labels < len(outside)
             labelled_outside[fg] = outside[labels[fg]]
             label_weights = label_weights * (~labelled_outside).to(label_weights.dtype)
-        return super().loss(cls_score, bbox_pred, rois, labels, label_weights, bbox_targets,
-                            bbox_weights, reduction_override)
+        return super().loss(
+            cls_score, bbox_pred, rois, labels, label_weights, bbox_targets, bbox_weights, reduction_override
+        )

@@ -13,6 +13,7 @@ layout (``visual_model.backbone.*`` in their Swin naming,
 ``visual_model.projector.weight``, ``sentence_model.*``), so our own files and
 theirs go through one loading path downstream.
 """
+
 import math
 from typing import Dict, Optional
 
@@ -44,18 +45,27 @@ class ICARPretrainer(BaseModel):
     non-empty caption; a batch may mix both.
     """
 
-    def __init__(self, backbone: dict, classifier: dict, label_loss_weight: float = 1.0,
-                 text_loss_weight: float = 1.0, contrastive_scale: float = 1 / 0.07,
-                 data_preprocessor: Optional[dict] = None, init_cfg=None):
+    def __init__(
+        self,
+        backbone: dict,
+        classifier: dict,
+        label_loss_weight: float = 1.0,
+        text_loss_weight: float = 1.0,
+        contrastive_scale: float = 1 / 0.07,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg=None,
+    ):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         with torch.no_grad():
             width = self.backbone(torch.zeros(1, 3, 64, 64))[-1].shape[1]
         self.classifier: TextCosineClassifier = build_own(
-            MODELS, dict(type='TextCosineClassifier', **dict(classifier, in_channels=width, projection=True)))
+            MODELS, dict(type='TextCosineClassifier', **dict(classifier, in_channels=width, projection=True))
+        )
         if self.classifier.text_encoder is None or not self.classifier.text_encoder.trainable:
-            raise ValueError('The iCAR objective trains the text encoder: give the classifier a '
-                             'text_encoder with frozen=False.')
+            raise ValueError(
+                'The iCAR objective trains the text encoder: give the classifier a text_encoder with frozen=False.'
+            )
         self.label_loss_weight, self.text_loss_weight = label_loss_weight, text_loss_weight
         self.contrastive_log_scale = torch.nn.Parameter(torch.tensor(math.log(contrastive_scale)))
 
@@ -76,8 +86,10 @@ class ICARPretrainer(BaseModel):
         labelled = [i for i, label in enumerate(labels) if label >= 0]
         captioned = [i for i, caption in enumerate(captions) if caption]
         if len(labelled) + len(captioned) != len(features):
-            raise ValueError('Every pre-training sample needs a label >= 0 (image-label data) or a '
-                             'non-empty caption (image-text data), not both and not neither.')
+            raise ValueError(
+                'Every pre-training sample needs a label >= 0 (image-label data) or a '
+                'non-empty caption (image-text data), not both and not neither.'
+            )
         losses = {}
         zero = features.sum() * 0  # keeps every parameter in the graph (DDP)
         if labelled and self.label_loss_weight:
@@ -92,16 +104,21 @@ class ICARPretrainer(BaseModel):
             text = F.normalize(self.classifier.text_encoder([captions[i] for i in captioned]), dim=-1)
             logits = self.contrastive_log_scale.clamp(max=math.log(100)).exp() * image @ text.t()
             target = torch.arange(len(captioned), device=logits.device)
-            losses['loss_text'] = self.text_loss_weight * (
-                F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+            losses['loss_text'] = (
+                self.text_loss_weight * (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+            )
         else:
             losses['loss_text'] = zero
         return losses
 
     def icar_state_dict(self) -> Dict[str, torch.Tensor]:
         """The weights in the iCAR authors' layout, which downstream loaders read."""
-        return to_icar_layout(self.backbone.state_dict(), self.classifier.projection.weight,
-                              self.classifier.text_encoder.state_dict(), len(self.backbone.stages))
+        return to_icar_layout(
+            self.backbone.state_dict(),
+            self.classifier.projection.weight,
+            self.classifier.text_encoder.state_dict(),
+            len(self.backbone.stages),
+        )
 
     def export_icar(self, path: str) -> None:
         torch.save(dict(model=self.icar_state_dict()), path)  # the authors' files keep weights under 'model'

@@ -2,6 +2,7 @@
 ``BaseHead`` (loss, top-k training accuracy, clip / crop averaging at test)
 with the shared :class:`~icar_mm.classifier.TextCosineClassifier` as its
 classifier."""
+
 from typing import Dict, Optional
 
 import torch
@@ -36,11 +37,17 @@ class TextCosineRecognitionHead(BaseHead):
             ``topk``, ``average_clips``, ``init_cfg``).
     """
 
-    def __init__(self, classifier: dict, in_channels: int,
-                 train_classes: Optional[VocabularyLike] = None,
-                 spatial_type: Optional[str] = 'avg', dropout_ratio: float = 0.5,
-                 num_classes: Optional[int] = None,
-                 loss_cls: Dict = dict(type='CrossEntropyLoss'), **kwargs):
+    def __init__(
+        self,
+        classifier: dict,
+        in_channels: int,
+        train_classes: Optional[VocabularyLike] = None,
+        spatial_type: Optional[str] = 'avg',
+        dropout_ratio: float = 0.5,
+        num_classes: Optional[int] = None,
+        loss_cls: Dict = dict(type='CrossEntropyLoss'),
+        **kwargs,
+    ):
         if spatial_type not in ('avg', None):
             raise ValueError(f"spatial_type must be 'avg' or None, got {spatial_type!r}")
         super().__init__(num_classes=num_classes, in_channels=in_channels, loss_cls=loss_cls, **kwargs)
@@ -53,8 +60,10 @@ class TextCosineRecognitionHead(BaseHead):
         self.dropout = nn.Dropout(p=dropout_ratio) if dropout_ratio else None
         self.train_classes = TrainClasses(train_classes)
         if train_classes is not None and self.label_smooth_eps:
-            raise ValueError('train_classes masks logits out of the loss, which label smoothing would '
-                             'give mass to: use one of label_smooth_eps and train_classes.')
+            raise ValueError(
+                'train_classes masks logits out of the loss, which label smoothing would '
+                'give mass to: use one of label_smooth_eps and train_classes.'
+            )
 
     # The class count follows the classifier's vocabulary (swappable at test time).
     @property

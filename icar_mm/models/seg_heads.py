@@ -3,6 +3,7 @@ and ``FCNHead`` with their 1x1 ``conv_seg`` replaced by the shared
 :class:`~icar_mm.classifier.TextCosineClassifier` (per-pixel features
 projected to the text space), plus an ``EncoderDecoder`` whose class count
 follows the head's vocabulary."""
+
 from typing import Optional
 
 import torch
@@ -29,17 +30,20 @@ class TextCosineSegHeadMixin:
             the class count follows the vocabulary (swappable at test time).
     """
 
-    def __init__(self, classifier: dict, train_classes: Optional[VocabularyLike] = None,
-                 num_classes: int = 150, **kwargs):
+    def __init__(
+        self, classifier: dict, train_classes: Optional[VocabularyLike] = None, num_classes: int = 150, **kwargs
+    ):
         super().__init__(num_classes=num_classes, **kwargs)
         del self.conv_seg
         classifier = dict(classifier)
         classifier.setdefault('in_channels', self.channels)
         self.classifier: TextCosineClassifier = build_own(MODELS, dict(type='TextCosineClassifier', **classifier))
         if self.classifier.background is not None and self.classifier.background_class is None:
-            raise ValueError('A decode head scores every pixel as one of its classes: give the '
-                             "background a place with background_class='background' (VOC), or "
-                             'use background=None when the dataset ignores background pixels (ADE20K).')
+            raise ValueError(
+                'A decode head scores every pixel as one of its classes: give the '
+                "background a place with background_class='background' (VOC), or "
+                'use background=None when the dataset ignores background pixels (ADE20K).'
+            )
         # the classifier initialises itself; drop mmseg's Normal init of conv_seg
         self.init_cfg = None
         self.train_classes = TrainClasses(train_classes)
@@ -73,8 +77,7 @@ class TextCosineSegHeadMixin:
     def loss_by_feat(self, seg_logits: torch.Tensor, batch_data_samples) -> dict:
         outside = self.train_classes.outside(self.classifier, seg_logits.device)
         if outside is not None:
-            seg_logits = seg_logits.masked_fill(outside[None, :, None, None],
-                                                torch.finfo(seg_logits.dtype).min / 2)
+            seg_logits = seg_logits.masked_fill(outside[None, :, None, None], torch.finfo(seg_logits.dtype).min / 2)
         return super().loss_by_feat(seg_logits, batch_data_samples)
 
     def _stack_batch_gt(self, batch_data_samples) -> torch.Tensor:
@@ -127,8 +130,10 @@ class TextEncoderDecoder(EncoderDecoder):
             return head
         owner = getattr(self.decode_head, 'classifier', None)
         if not isinstance(owner, TextCosineClassifier) or owner.text_encoder is None:
-            raise ValueError('The auxiliary head names no text_encoder, so it shares the decode '
-                             "head's, but the decode head has no text-generated classifier with one.")
+            raise ValueError(
+                'The auxiliary head names no text_encoder, so it shares the decode '
+                "head's, but the decode head has no text-generated classifier with one."
+            )
         return dict(head, classifier=dict(classifier, text_encoder=owner.text_encoder))
 
     @property

@@ -1,4 +1,5 @@
 """Video backbone: mmaction2's ``SwinTransformer3D``, inflated from 2D iCAR weights."""
+
 import itertools
 from typing import Optional
 
@@ -41,8 +42,10 @@ class ICARSwin3D(SwinTransformer3D):
 
     def __init__(self, checkpoint: Optional[str] = None, **kwargs):
         if kwargs.pop('pretrained', None):
-            raise ValueError('ICARSwin3D loads weights itself: use checkpoint=<local file> instead of '
-                             'pretrained (2D checkpoints are inflated, 3D ones loaded as they are).')
+            raise ValueError(
+                'ICARSwin3D loads weights itself: use checkpoint=<local file> instead of '
+                'pretrained (2D checkpoints are inflated, 3D ones loaded as they are).'
+            )
         kwargs.pop('pretrained2d', None)  # decided from the checkpoint itself
         super().__init__(pretrained=None, pretrained2d=False, **kwargs)
         self.checkpoint = checkpoint

@@ -4,6 +4,7 @@ Every sample packs to ``inputs`` (an image tensor, or a sentence string) and a
 ``BaseDataElement`` with ``gt_label``: a ``[C]`` float tensor of 1 (present),
 0 (absent) and -1 (ignored: VOC's difficult-only classes).
 """
+
 import os.path as osp
 import xml.etree.ElementTree as ET
 from typing import List, Optional, Sequence
@@ -60,8 +61,10 @@ class _MultiLabelBase(BaseDataset):
                 raise ValueError('Give the classes once: metainfo["classes"] and vocabulary differ.')
             metainfo['classes'] = vocab.names
         if not metainfo.get('classes'):
-            raise ValueError(f'{type(self).__name__} needs its classes: metainfo=dict(classes=[...]) or '
-                             "vocabulary='coco' (any vocabulary spec).")
+            raise ValueError(
+                f'{type(self).__name__} needs its classes: metainfo=dict(classes=[...]) or '
+                "vocabulary='coco' (any vocabulary spec)."
+            )
         metainfo['classes'] = tuple(metainfo['classes'])
         super().__init__(*args, metainfo=metainfo, **kwargs)
 
@@ -76,23 +79,33 @@ class SentenceDataset(_MultiLabelBase):
     shipped corpus (``ann_file='coco80'`` / ``'voc20'`` / ``'nuswide81'``, whose
     vocabulary is used when none is given)."""
 
-    def __init__(self, ann_file: str, vocabulary=None, metainfo: Optional[dict] = None,
-                 pipeline=(dict(type='icar_mm.PackMultiLabelInputs'),), **kwargs):
+    def __init__(
+        self,
+        ann_file: str,
+        vocabulary=None,
+        metainfo: Optional[dict] = None,
+        pipeline=(dict(type='icar_mm.PackMultiLabelInputs'),),
+        **kwargs,
+    ):
         if vocabulary is None and not (metainfo or {}).get('classes') and ann_file in SHIPPED_CORPORA:
             vocabulary = corpus_vocabulary(ann_file)
-        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo,
-                         pipeline=list(pipeline), **kwargs)
+        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo, pipeline=list(pipeline), **kwargs)
 
     def _join_prefix(self):
         # a shipped corpus name is not a path under data_root
-        if self.ann_file not in SHIPPED_CORPORA or self.data_root and osp.isfile(
-                osp.join(self.data_root, self.ann_file)):
+        if (
+            self.ann_file not in SHIPPED_CORPORA
+            or self.data_root
+            and osp.isfile(osp.join(self.data_root, self.ann_file))
+        ):
             super()._join_prefix()
 
     def load_data_list(self) -> List[dict]:
         n = self.num_classes
-        return [dict(text=text, gt_label=multi_hot(labels, n))
-                for text, labels in load_sentence_file(self.ann_file, self.metainfo['classes'])]
+        return [
+            dict(text=text, gt_label=multi_hot(labels, n))
+            for text, labels in load_sentence_file(self.ann_file, self.metainfo['classes'])
+        ]
 
 
 @DATASETS.register_module()
@@ -102,15 +115,22 @@ class CocoMultiLabelDataset(_MultiLabelBase):
     the json's categories); images without any listed object are kept
     (all-negative) unless ``drop_empty``."""
 
-    def __init__(self, ann_file: str, vocabulary=None, metainfo: Optional[dict] = None,
-                 data_prefix: dict = dict(img=''), drop_empty: bool = False, **kwargs):
+    def __init__(
+        self,
+        ann_file: str,
+        vocabulary=None,
+        metainfo: Optional[dict] = None,
+        data_prefix: dict = dict(img=''),
+        drop_empty: bool = False,
+        **kwargs,
+    ):
         self.drop_empty = drop_empty
         if vocabulary is None and not (metainfo or {}).get('classes'):
             path = osp.join(kwargs.get('data_root') or '', ann_file)
-            metainfo = dict(metainfo or {}, classes=[c['name'] for c in sorted(
-                load(path)['categories'], key=lambda c: c['id'])])
-        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo,
-                         data_prefix=data_prefix, **kwargs)
+            metainfo = dict(
+                metainfo or {}, classes=[c['name'] for c in sorted(load(path)['categories'], key=lambda c: c['id'])]
+            )
+        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         data = load(self.ann_file)
@@ -120,9 +140,11 @@ class CocoMultiLabelDataset(_MultiLabelBase):
         index = {n: i for i, n in enumerate(self.metainfo['classes'])}
         cat_to_label = {c['id']: index.get(c['name']) for c in data['categories']}
         if not any(v is not None for v in cat_to_label.values()):
-            raise ValueError(f'None of the categories of {self.ann_file!r} '
-                             f'({[c["name"] for c in data["categories"]][:5]} ...) is a class of this dataset '
-                             f'({list(self.metainfo["classes"])[:5]} ...); check metainfo/vocabulary.')
+            raise ValueError(
+                f'None of the categories of {self.ann_file!r} '
+                f'({[c["name"] for c in data["categories"]][:5]} ...) is a class of this dataset '
+                f'({list(self.metainfo["classes"])[:5]} ...); check metainfo/vocabulary.'
+            )
         labels = {img['id']: set() for img in data['images']}
         for ann in data['annotations']:
             label = cat_to_label.get(ann['category_id'])
@@ -132,8 +154,13 @@ class CocoMultiLabelDataset(_MultiLabelBase):
         for img in data['images']:
             if self.drop_empty and not labels[img['id']]:
                 continue
-            out.append(dict(img_path=osp.join(self.data_prefix['img'], img['file_name']), img_id=img['id'],
-                            gt_label=multi_hot(sorted(labels[img['id']]), self.num_classes)))
+            out.append(
+                dict(
+                    img_path=osp.join(self.data_prefix['img'], img['file_name']),
+                    img_id=img['id'],
+                    gt_label=multi_hot(sorted(labels[img['id']]), self.num_classes),
+                )
+            )
         return out
 
 
@@ -147,13 +174,17 @@ class VOCMultiLabelDataset(_MultiLabelBase):
     such as ``ImageSets/Main/test.txt``.
     """
 
-    def __init__(self, ann_file: str = 'ImageSets/Main/test.txt', vocabulary=None,
-                 metainfo: Optional[dict] = None,
-                 data_prefix: dict = dict(img='JPEGImages', ann='Annotations'), **kwargs):
+    def __init__(
+        self,
+        ann_file: str = 'ImageSets/Main/test.txt',
+        vocabulary=None,
+        metainfo: Optional[dict] = None,
+        data_prefix: dict = dict(img='JPEGImages', ann='Annotations'),
+        **kwargs,
+    ):
         if vocabulary is None and not (metainfo or {}).get('classes'):
             vocabulary = corpus_vocabulary('voc20')
-        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo,
-                         data_prefix=data_prefix, **kwargs)
+        super().__init__(ann_file=ann_file, vocabulary=vocabulary, metainfo=metainfo, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
         with open(self.ann_file) as f:
@@ -163,19 +194,26 @@ class VOCMultiLabelDataset(_MultiLabelBase):
         for img_id in ids:
             xml = osp.join(self.data_prefix['ann'], f'{img_id}.xml')
             if not osp.isfile(xml):
-                raise FileNotFoundError(f'{xml!r} is missing: {self.ann_file!r} lists image {img_id!r}. '
-                                        'data_root must be the VOC2007 folder (Annotations/, JPEGImages/).')
+                raise FileNotFoundError(
+                    f'{xml!r} is missing: {self.ann_file!r} lists image {img_id!r}. '
+                    'data_root must be the VOC2007 folder (Annotations/, JPEGImages/).'
+                )
             present, difficult = set(), set()
             for obj in ET.parse(xml).getroot().findall('object'):
                 name = obj.findtext('name', '').strip()
                 if name not in index:
-                    raise ValueError(f'{xml!r}: object class {name!r} is not one of the dataset classes '
-                                     f'{list(index)[:5]} ...')
+                    raise ValueError(
+                        f'{xml!r}: object class {name!r} is not one of the dataset classes {list(index)[:5]} ...'
+                    )
                 (difficult if obj.findtext('difficult', '0').strip() == '1' else present).add(index[name])
-            out.append(dict(img_path=osp.join(self.data_prefix['img'], f'{img_id}.jpg'), img_id=img_id,
-                            gt_label=multi_hot(sorted(present), self.num_classes, sorted(difficult - present))))
+            out.append(
+                dict(
+                    img_path=osp.join(self.data_prefix['img'], f'{img_id}.jpg'),
+                    img_id=img_id,
+                    gt_label=multi_hot(sorted(present), self.num_classes, sorted(difficult - present)),
+                )
+            )
         return out
 
 
-__all__ = ['SentenceDataset', 'CocoMultiLabelDataset', 'VOCMultiLabelDataset', 'PackMultiLabelInputs',
-           'multi_hot']
+__all__ = ['SentenceDataset', 'CocoMultiLabelDataset', 'VOCMultiLabelDataset', 'PackMultiLabelInputs', 'multi_hot']

@@ -24,6 +24,7 @@ Prompt Tuning" and "Pseudo Visual Prompts ... Dual Adapter"):
    with ``score_weights``. Zero-shot mode has no adapter and uses no image
    labels.
 """
+
 from typing import Dict, List, Optional, Sequence, Union
 
 import open_clip
@@ -57,8 +58,15 @@ class PooledImageEncoder(BaseModule):
         frozen: freeze backbone and projection.
     """
 
-    def __init__(self, backbone: dict, in_channels: int, embed_dim: int,
-                 projector_checkpoint: Optional[str] = None, frozen: bool = True, init_cfg=None):
+    def __init__(
+        self,
+        backbone: dict,
+        in_channels: int,
+        embed_dim: int,
+        projector_checkpoint: Optional[str] = None,
+        frozen: bool = True,
+        init_cfg=None,
+    ):
         super().__init__(init_cfg)
         self.backbone = MODELS.build(backbone)
         self.projection = nn.Linear(in_channels, embed_dim, bias=False)
@@ -88,8 +96,9 @@ class OpenCLIPImageEncoder(BaseModule):
     joint space), e.g. ``ViT-B-32`` with the same checkpoint as the text side,
     or ``tiny-random-clip`` (random, for tests). Nothing is downloaded."""
 
-    def __init__(self, model_name: str = 'ViT-B-32', checkpoint: Optional[str] = None,
-                 frozen: bool = True, init_cfg=None):
+    def __init__(
+        self, model_name: str = 'ViT-B-32', checkpoint: Optional[str] = None, frozen: bool = True, init_cfg=None
+    ):
         super().__init__(init_cfg)
         cfg = open_clip.get_model_config(model_name)
         if cfg is None:
@@ -139,8 +148,15 @@ class MultiLabelLoss(nn.Module):
     import with transformers 5 (see requirements/runtime.txt).
     """
 
-    def __init__(self, type: str = 'asl', gamma_neg: float = 4., gamma_pos: float = 0.,
-                 clip: float = 0.05, eps: float = 1e-8, loss_weight: float = 1.):
+    def __init__(
+        self,
+        type: str = 'asl',
+        gamma_neg: float = 4.0,
+        gamma_pos: float = 0.0,
+        clip: float = 0.05,
+        eps: float = 1e-8,
+        loss_weight: float = 1.0,
+    ):
         super().__init__()
         if type not in ('asl', 'bce'):
             raise ValueError(f"loss type must be 'asl' or 'bce', got {type!r}")
@@ -191,35 +207,44 @@ class PVPMultiLabelClassifier(BaseModel):
         tune_on_images: with image labels, also update prompts and label adapter.
     """
 
-    def __init__(self,
-                 classifier: dict,
-                 image_encoder: Optional[dict] = None,
-                 loss: dict = dict(type='asl', gamma_neg=4., gamma_pos=0., clip=0.05),
-                 label_adapter: Optional[str] = 'linear',
-                 text_loss_weight: float = 1.0,
-                 transfer_weight: float = 1.0,
-                 transfer_temperature: float = 0.07,
-                 image_adapter: Optional[dict] = None,
-                 score_weights: Optional[Dict[str, float]] = None,
-                 tune_on_images: bool = False,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg=None):
+    def __init__(
+        self,
+        classifier: dict,
+        image_encoder: Optional[dict] = None,
+        loss: dict = dict(type='asl', gamma_neg=4.0, gamma_pos=0.0, clip=0.05),
+        label_adapter: Optional[str] = 'linear',
+        text_loss_weight: float = 1.0,
+        transfer_weight: float = 1.0,
+        transfer_temperature: float = 0.07,
+        image_adapter: Optional[dict] = None,
+        score_weights: Optional[Dict[str, float]] = None,
+        tune_on_images: bool = False,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg=None,
+    ):
         if data_preprocessor is None:
             data_preprocessor = dict(type='icar_mm.MultiLabelDataPreprocessor')
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         # frozen text side: the template ensemble, cached once per vocabulary
-        self.classifier: TextCosineClassifier = build_own(MODELS, dict(
-            dict(type='icar_mm.TextCosineClassifier', train_templates='ensemble'), **classifier))
+        self.classifier: TextCosineClassifier = build_own(
+            MODELS, dict(dict(type='icar_mm.TextCosineClassifier', train_templates='ensemble'), **classifier)
+        )
         if self.classifier.vocabulary is None:
-            raise ValueError('PVPMultiLabelClassifier learns one prompt per class, so its classifier needs '
-                             "a vocabulary at build time, e.g. classifier=dict(..., vocabulary='coco').")
+            raise ValueError(
+                'PVPMultiLabelClassifier learns one prompt per class, so its classifier needs '
+                "a vocabulary at build time, e.g. classifier=dict(..., vocabulary='coco')."
+            )
         if self.classifier.projection is not None:
-            raise ValueError('Image features are already in the joint space: leave classifier.in_channels '
-                             'unset (or equal to the text embedding size) and projection off.')
+            raise ValueError(
+                'Image features are already in the joint space: leave classifier.in_channels '
+                'unset (or equal to the text embedding size) and projection off.'
+            )
         self.image_encoder = build_own(MODELS, image_encoder) if image_encoder is not None else None
         if self.image_encoder is not None and self.image_encoder.embed_dim != self.embed_dim:
-            raise ValueError(f'image encoder gives {self.image_encoder.embed_dim}-d features but the text '
-                             f'encoder {self.embed_dim}-d: they must share one joint space.')
+            raise ValueError(
+                f'image encoder gives {self.image_encoder.embed_dim}-d features but the text '
+                f'encoder {self.embed_dim}-d: they must share one joint space.'
+            )
         C, D = self.num_classes, self.embed_dim
         self.prompts = nn.Parameter(torch.zeros(C, D))
         self.register_buffer('prompts_ready', torch.tensor(False))
@@ -238,11 +263,12 @@ class PVPMultiLabelClassifier(BaseModel):
             self.adapter_ratio = float(image_adapter.pop('ratio', 0.2))
             if image_adapter:
                 raise ValueError(f'Unknown image_adapter keys {sorted(image_adapter)}; use reduction, ratio.')
-            self.image_adapter = nn.Sequential(nn.Linear(D, hidden, bias=False), nn.ReLU(inplace=True),
-                                               nn.Linear(hidden, D, bias=False))
+            self.image_adapter = nn.Sequential(
+                nn.Linear(D, hidden, bias=False), nn.ReLU(inplace=True), nn.Linear(hidden, D, bias=False)
+            )
         else:
             self.image_adapter = None
-        weights = dict(frozen_prompt=0.5, frozen_text=0.5, adapted_prompt=0., adapted_text=0.)
+        weights = dict(frozen_prompt=0.5, frozen_text=0.5, adapted_prompt=0.0, adapted_text=0.0)
         weights.update(score_weights or {})
         unknown = set(weights) - set(SCORE_TERMS)
         if unknown:
@@ -278,8 +304,10 @@ class PVPMultiLabelClassifier(BaseModel):
     def text_embeddings(self, adapted: bool = True) -> torch.Tensor:
         """``[C, D]`` unit class text embeddings, through the label adapter when ``adapted``."""
         if len(self.classifier.vocabulary) != self.prompts.shape[0]:
-            raise RuntimeError(f'The classifier now has {len(self.classifier.vocabulary)} classes but the model '
-                               f'learned {self.prompts.shape[0]} prompts; build a model for the new vocabulary.')
+            raise RuntimeError(
+                f'The classifier now has {len(self.classifier.vocabulary)} classes but the model '
+                f'learned {self.prompts.shape[0]} prompts; build a model for the new vocabulary.'
+            )
         t = self.classifier.class_embeddings()
         if adapted and self.label_adapter == 'linear':
             t = t + self.label_linear(t)
@@ -289,15 +317,18 @@ class PVPMultiLabelClassifier(BaseModel):
 
     def prompt_embeddings(self) -> torch.Tensor:
         if not bool(self.prompts_ready):
-            raise RuntimeError('The pseudo visual prompts are not initialised: train the model (or call '
-                               'init_prompts()) or load a trained checkpoint.')
+            raise RuntimeError(
+                'The pseudo visual prompts are not initialised: train the model (or call '
+                'init_prompts()) or load a trained checkpoint.'
+            )
         return F.normalize(self.prompts, dim=-1)
 
     def encode_sentences(self, sentences: Sequence[str]) -> torch.Tensor:
         """Unit embeddings of sentences from the frozen text encoder (the classifier's chunking)."""
         if self.classifier.text_encoder is None:
-            raise RuntimeError('Training on sentences needs the text encoder; this classifier runs from '
-                               'exported class weights.')
+            raise RuntimeError(
+                'Training on sentences needs the text encoder; this classifier runs from exported class weights.'
+            )
         with torch.no_grad():
             return self.classifier.encode_texts(list(sentences))
 
@@ -359,8 +390,10 @@ class PVPMultiLabelClassifier(BaseModel):
             raise ValueError('Training needs data samples with gt_label.')
         targets = torch.stack([s.gt_label for s in data_samples]).float()
         if targets.shape[1] != self.num_classes:
-            raise ValueError(f'gt_label has {targets.shape[1]} classes but the model {self.num_classes}; the '
-                             "dataset's classes must be the classifier's vocabulary.")
+            raise ValueError(
+                f'gt_label has {targets.shape[1]} classes but the model {self.num_classes}; the '
+                "dataset's classes must be the classifier's vocabulary."
+            )
         return targets.to(self.prompts.device)
 
     def sentence_losses(self, sentences: List[str], targets: torch.Tensor) -> Dict[str, torch.Tensor]:
@@ -388,8 +421,10 @@ class PVPMultiLabelClassifier(BaseModel):
 
     def image_losses(self, images: torch.Tensor, targets: torch.Tensor) -> Dict[str, torch.Tensor]:
         if self.image_adapter is None and not self.tune_on_images:
-            raise RuntimeError('Image batches train the image adapter (image_adapter=dict(...)) or, with '
-                               'tune_on_images=True, the prompts; this model has neither.')
+            raise RuntimeError(
+                'Image batches train the image adapter (image_adapter=dict(...)) or, with '
+                'tune_on_images=True, the prompts; this model has neither.'
+            )
         if not bool(self.prompts_ready):
             self.init_prompts()
         terms = self.score_terms(self.image_features(images), detach=not self.tune_on_images)
@@ -410,5 +445,11 @@ class PVPMultiLabelClassifier(BaseModel):
         save_class_weights(path, clf.vocabulary, emb, clf.test_templates, clf.enriched)
 
 
-__all__ = ['PVPMultiLabelClassifier', 'PooledImageEncoder', 'OpenCLIPImageEncoder',
-           'MultiLabelDataPreprocessor', 'MultiLabelLoss', 'SCORE_TERMS']
+__all__ = [
+    'PVPMultiLabelClassifier',
+    'PooledImageEncoder',
+    'OpenCLIPImageEncoder',
+    'MultiLabelDataPreprocessor',
+    'MultiLabelLoss',
+    'SCORE_TERMS',
+]

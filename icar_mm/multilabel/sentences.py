@@ -20,6 +20,7 @@ training data for pseudo visual prompts. This module
 Shipped corpora (made by :func:`write_shipped_corpora` with fixed seeds):
 ``coco80``, ``voc20`` and ``nuswide81`` under ``icar_mm/multilabel/sentences/``.
 """
+
 import functools
 import json
 import os.path as osp
@@ -34,9 +35,28 @@ from ..text.vocabulary import Vocabulary, VocabularyLike, load_vocabulary
 SENTENCE_DIR = osp.join(osp.dirname(__file__), 'sentences')
 
 # Shipped corpora: file stem -> (vocabulary spec, number of sentences, seed).
-VOC_CLASSES = ('aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus', 'car', 'cat', 'chair', 'cow',
-               'diningtable', 'dog', 'horse', 'motorbike', 'person', 'pottedplant', 'sheep', 'sofa',
-               'train', 'tvmonitor')
+VOC_CLASSES = (
+    'aeroplane',
+    'bicycle',
+    'bird',
+    'boat',
+    'bottle',
+    'bus',
+    'car',
+    'cat',
+    'chair',
+    'cow',
+    'diningtable',
+    'dog',
+    'horse',
+    'motorbike',
+    'person',
+    'pottedplant',
+    'sheep',
+    'sofa',
+    'train',
+    'tvmonitor',
+)
 SHIPPED_CORPORA = {
     'coco80': ('coco', 6000, 80),
     'voc20': (VOC_CLASSES, 4000, 20),
@@ -53,30 +73,97 @@ def corpus_vocabulary(name: str) -> Vocabulary:
 # --- scene material ---------------------------------------------------------------------
 # Templates hold one '{objs}' slot (the class mentions) and optionally '{scene}'.
 TEMPLATES = (
-    'a photo of {objs} {scene}.', 'there is {objs} {scene}.', 'an image showing {objs} {scene}.',
-    'in this picture we can see {objs} {scene}.', 'a close-up shot of {objs}.',
-    '{objs} {scene}.', 'someone took a picture of {objs} {scene}.', 'a blurry snapshot of {objs}.',
-    'a view of {objs} {scene}, taken on a sunny afternoon.', 'a black and white photograph of {objs}.',
-    'this scene contains {objs}.', 'a wide shot of {objs} {scene}.',
-    '{objs} can be seen {scene}.', 'an old postcard with {objs} {scene}.',
-    'a candid photo with {objs} {scene} in the evening light.', 'we spotted {objs} {scene}.',
-    'a low angle shot of {objs} {scene}.', 'a cropped picture featuring {objs}.',
-    'the photographer captured {objs} {scene}.', 'a detailed view of {objs} {scene} on a cloudy morning.',
-    'a quick phone snap of {objs} {scene}.', 'an amateur photo showing {objs}.',
-    'a magazine picture of {objs} {scene}.', 'a grainy film photo of {objs} {scene}.',
+    'a photo of {objs} {scene}.',
+    'there is {objs} {scene}.',
+    'an image showing {objs} {scene}.',
+    'in this picture we can see {objs} {scene}.',
+    'a close-up shot of {objs}.',
+    '{objs} {scene}.',
+    'someone took a picture of {objs} {scene}.',
+    'a blurry snapshot of {objs}.',
+    'a view of {objs} {scene}, taken on a sunny afternoon.',
+    'a black and white photograph of {objs}.',
+    'this scene contains {objs}.',
+    'a wide shot of {objs} {scene}.',
+    '{objs} can be seen {scene}.',
+    'an old postcard with {objs} {scene}.',
+    'a candid photo with {objs} {scene} in the evening light.',
+    'we spotted {objs} {scene}.',
+    'a low angle shot of {objs} {scene}.',
+    'a cropped picture featuring {objs}.',
+    'the photographer captured {objs} {scene}.',
+    'a detailed view of {objs} {scene} on a cloudy morning.',
+    'a quick phone snap of {objs} {scene}.',
+    'an amateur photo showing {objs}.',
+    'a magazine picture of {objs} {scene}.',
+    'a grainy film photo of {objs} {scene}.',
 )
 SCENES = (
-    'in the kitchen', 'in a living room', 'at the park', 'on a busy street', 'near the beach',
-    'in the city centre', 'inside an office', 'in a small village', 'on a farm', 'in the countryside',
-    'at the market', 'in the backyard', 'next to the river', 'in a parking lot', 'at a train station',
-    'in the mountains', 'at the airport', 'in a bedroom', 'on a snowy day', 'in the rain',
-    'at night', 'in a restaurant', 'in a classroom', 'at the zoo', 'on a dirt path', 'near a lake',
-    'in a forest', 'in the garden', 'at the harbour', 'on a bright summer day', 'in a crowded hall',
-    'under a bridge', 'at the stadium', 'near an old building', 'in a quiet corner', 'on the table',
-    'at a campsite', 'by the window', 'in the desert', 'at the festival', 'on a rooftop', 'at home',
+    'in the kitchen',
+    'in a living room',
+    'at the park',
+    'on a busy street',
+    'near the beach',
+    'in the city centre',
+    'inside an office',
+    'in a small village',
+    'on a farm',
+    'in the countryside',
+    'at the market',
+    'in the backyard',
+    'next to the river',
+    'in a parking lot',
+    'at a train station',
+    'in the mountains',
+    'at the airport',
+    'in a bedroom',
+    'on a snowy day',
+    'in the rain',
+    'at night',
+    'in a restaurant',
+    'in a classroom',
+    'at the zoo',
+    'on a dirt path',
+    'near a lake',
+    'in a forest',
+    'in the garden',
+    'at the harbour',
+    'on a bright summer day',
+    'in a crowded hall',
+    'under a bridge',
+    'at the stadium',
+    'near an old building',
+    'in a quiet corner',
+    'on the table',
+    'at a campsite',
+    'by the window',
+    'in the desert',
+    'at the festival',
+    'on a rooftop',
+    'at home',
 )
-ADJECTIVES = ('small', 'large', 'old', 'new', 'bright', 'dark', 'colorful', 'distant', 'wet', 'shiny',
-              'tiny', 'huge', 'dusty', 'clean', 'white', 'black', 'brown', 'pretty', 'lonely', 'famous')
+ADJECTIVES = (
+    'small',
+    'large',
+    'old',
+    'new',
+    'bright',
+    'dark',
+    'colorful',
+    'distant',
+    'wet',
+    'shiny',
+    'tiny',
+    'huge',
+    'dusty',
+    'clean',
+    'white',
+    'black',
+    'brown',
+    'pretty',
+    'lonely',
+    'famous',
+)
 JOINERS = (' and ', ' with ', ' next to ', ' beside ', ' near ', ' behind ', ' in front of ')
 SINGULAR_DETS = ('a', 'the', 'one', 'a', 'this', 'that')
 PLURAL_DETS = ('two', 'three', 'several', 'some', 'many', 'a few', 'the')
@@ -136,9 +223,9 @@ class ClassWordParser:
         toks, out, i = _tokens(text), [], 0
         while i < len(toks):
             for n in range(min(self.max_len, len(toks) - i), 0, -1):
-                name = self.index.get(toks[i:i + n])
+                name = self.index.get(toks[i : i + n])
                 if name is not None:
-                    out.append((name, ' '.join(toks[i:i + n])))
+                    out.append((name, ' '.join(toks[i : i + n])))
                     i += n
                     break
             else:
@@ -150,8 +237,9 @@ class ClassWordParser:
         return tuple(dict.fromkeys(name for name, _ in self.mentions(text)))
 
 
-def class_words(vocabulary: VocabularyLike, synonyms: Union[str, Dict[str, Sequence[str]], None] = 'shipped',
-                plurals: bool = True) -> Dict[str, Tuple[str, ...]]:
+def class_words(
+    vocabulary: VocabularyLike, synonyms: Union[str, Dict[str, Sequence[str]], None] = 'shipped', plurals: bool = True
+) -> Dict[str, Tuple[str, ...]]:
     """Words naming each class: its prompt text, its synonyms and their plurals.
 
     A synonym that another class of the vocabulary owns (as its own name or an
@@ -164,8 +252,10 @@ def class_words(vocabulary: VocabularyLike, synonyms: Union[str, Dict[str, Seque
     else:
         unknown = [k for k in (synonyms or {}) if k not in vocab.names]
         if unknown:
-            raise ValueError(f'Synonyms given for {unknown[:5]}, which are not classes of vocabulary '
-                             f'{vocab.source!r}; keys must be its class names, e.g. {list(vocab.names[:3])}.')
+            raise ValueError(
+                f'Synonyms given for {unknown[:5]}, which are not classes of vocabulary '
+                f'{vocab.source!r}; keys must be its class names, e.g. {list(vocab.names[:3])}.'
+            )
     synonyms = dict(synonyms or {})
     own = {_tokens(t): n for n, t in zip(vocab.names, vocab.texts)}
     own.update({_tokens(n): n for n in vocab.names if _tokens(n) not in own})
@@ -188,8 +278,8 @@ def class_words(vocabulary: VocabularyLike, synonyms: Union[str, Dict[str, Seque
 @dataclass(frozen=True)
 class Sentence:
     text: str
-    labels: Tuple[str, ...]                 # class names, in order of mention
-    mentions: Tuple[Tuple[str, str], ...]   # (class, inserted words)
+    labels: Tuple[str, ...]  # class names, in order of mention
+    mentions: Tuple[Tuple[str, str], ...]  # (class, inserted words)
 
 
 class SentenceGenerator:
@@ -202,8 +292,9 @@ class SentenceGenerator:
         seed: the same seed gives the same sentences.
     """
 
-    def __init__(self, vocabulary: VocabularyLike, synonyms='shipped', min_classes: int = 2,
-                 max_classes: int = 4, seed: int = 0):
+    def __init__(
+        self, vocabulary: VocabularyLike, synonyms='shipped', min_classes: int = 2, max_classes: int = 4, seed: int = 0
+    ):
         self.vocabulary = load_vocabulary(vocabulary)
         if not 1 <= min_classes <= max_classes:
             raise ValueError(f'Need 1 <= min_classes <= max_classes, got {min_classes}, {max_classes}.')
@@ -251,8 +342,10 @@ class SentenceGenerator:
             if set(self.parser(text)) == set(labels):
                 return Sentence(text, labels, mentions)
             self.skipped += 1
-        raise RuntimeError(f'Could not compose a sentence whose class words parse back to its labels for '
-                           f'vocabulary {self.vocabulary.source!r}; check the synonyms for overlapping words.')
+        raise RuntimeError(
+            f'Could not compose a sentence whose class words parse back to its labels for '
+            f'vocabulary {self.vocabulary.source!r}; check the synonyms for overlapping words.'
+        )
 
     def generate(self, num: int, unique: bool = True) -> List[Sentence]:
         out, seen = [], set()
@@ -268,8 +361,9 @@ class SentenceGenerator:
 
 
 # --- files -------------------------------------------------------------------------------
-def write_sentence_file(path: str, sentences: Iterable[Union[Sentence, Tuple[str, Sequence[str]]]],
-                        header: Optional[str] = None) -> None:
+def write_sentence_file(
+    path: str, sentences: Iterable[Union[Sentence, Tuple[str, Sequence[str]]]], header: Optional[str] = None
+) -> None:
     with open(path, 'w', encoding='utf-8') as f:
         if header:
             f.writelines(f'# {line}\n' for line in header.splitlines())
@@ -279,8 +373,10 @@ def write_sentence_file(path: str, sentences: Iterable[Union[Sentence, Tuple[str
                 raise ValueError(f'Sentence {text!r} contains a tab or newline; remove them.')
             bad = [n for n in labels if ',' in n or '\t' in n or not n.strip()]
             if bad:
-                raise ValueError(f'Labels {bad} cannot be written: class names in sentence files must be '
-                                 'non-empty and hold no comma or tab.')
+                raise ValueError(
+                    f'Labels {bad} cannot be written: class names in sentence files must be '
+                    'non-empty and hold no comma or tab.'
+                )
             f.write(f'{text}\t{",".join(labels)}\n')
 
 
@@ -292,8 +388,10 @@ def load_sentence_file(path: str, vocabulary: VocabularyLike) -> List[Tuple[str,
     if not osp.isfile(path) and path in SHIPPED_CORPORA:
         path = osp.join(SENTENCE_DIR, f'{path}.txt')
     if not osp.isfile(path):
-        raise FileNotFoundError(f'Sentence file {path!r} does not exist; give a file of '
-                                f'"sentence<TAB>label1,label2" lines or one of {sorted(SHIPPED_CORPORA)}.')
+        raise FileNotFoundError(
+            f'Sentence file {path!r} does not exist; give a file of '
+            f'"sentence<TAB>label1,label2" lines or one of {sorted(SHIPPED_CORPORA)}.'
+        )
     vocab = load_vocabulary(vocabulary)
     index = {n: i for i, n in enumerate(vocab.names)}
     out = []
@@ -302,14 +400,18 @@ def load_sentence_file(path: str, vocabulary: VocabularyLike) -> List[Tuple[str,
             line = line.rstrip('\n').rstrip('\r')
             where = f'{path}:{lineno}'
             if not line.strip():
-                raise ValueError(f'{where}: empty line. Each line must be "sentence<TAB>label1,label2" '
-                                 '(comments start with "#"); remove the blank line.')
+                raise ValueError(
+                    f'{where}: empty line. Each line must be "sentence<TAB>label1,label2" '
+                    '(comments start with "#"); remove the blank line.'
+                )
             if line.startswith('#'):
                 continue
             text, tab, labels = line.partition('\t')
             if not tab:
-                raise ValueError(f'{where}: no TAB between sentence and labels in {line[:60]!r}; expected '
-                                 '"sentence<TAB>label1,label2".')
+                raise ValueError(
+                    f'{where}: no TAB between sentence and labels in {line[:60]!r}; expected '
+                    '"sentence<TAB>label1,label2".'
+                )
             if not text.strip():
                 raise ValueError(f'{where}: the sentence before the TAB is empty.')
             names = [n.strip() for n in labels.split(',') if n.strip()]
@@ -317,9 +419,11 @@ def load_sentence_file(path: str, vocabulary: VocabularyLike) -> List[Tuple[str,
                 raise ValueError(f'{where}: no labels after the TAB; give at least one class name.')
             unknown = [n for n in names if n not in index]
             if unknown:
-                raise ValueError(f'{where}: unknown label(s) {unknown} for vocabulary {vocab.source!r} '
-                                 f'({len(vocab)} classes, e.g. {list(vocab.names[:4])}). Use the '
-                                 'vocabulary\'s class names exactly, or pick the matching vocabulary.')
+                raise ValueError(
+                    f'{where}: unknown label(s) {unknown} for vocabulary {vocab.source!r} '
+                    f'({len(vocab)} classes, e.g. {list(vocab.names[:4])}). Use the '
+                    "vocabulary's class names exactly, or pick the matching vocabulary."
+                )
             out.append((text.strip(), tuple(dict.fromkeys(index[n] for n in names))))
     if not out:
         raise ValueError(f'{path!r} holds no sentences.')
@@ -333,14 +437,29 @@ def write_shipped_corpora(directory: str = SENTENCE_DIR) -> Dict[str, str]:
         vocab = corpus_vocabulary(name)
         gen = SentenceGenerator(vocab, seed=seed)
         path = osp.join(directory, f'{name}.txt')
-        write_sentence_file(path, gen.generate(num), header=(
-            f'{name}: {num} multi-label sentences for {len(vocab)} classes ({vocab.source}), made by '
-            f'icar_mm.multilabel.sentences.write_shipped_corpora (seed {seed}).\n'
-            'Format: sentence<TAB>label1,label2'))
+        write_sentence_file(
+            path,
+            gen.generate(num),
+            header=(
+                f'{name}: {num} multi-label sentences for {len(vocab)} classes ({vocab.source}), made by '
+                f'icar_mm.multilabel.sentences.write_shipped_corpora (seed {seed}).\n'
+                'Format: sentence<TAB>label1,label2'
+            ),
+        )
         paths[name] = path
     return paths
 
 
-__all__ = ['SentenceGenerator', 'Sentence', 'ClassWordParser', 'class_words', 'plural',
-           'load_sentence_file', 'write_sentence_file', 'write_shipped_corpora', 'corpus_vocabulary',
-           'SHIPPED_CORPORA', 'VOC_CLASSES']
+__all__ = [
+    'SentenceGenerator',
+    'Sentence',
+    'ClassWordParser',
+    'class_words',
+    'plural',
+    'load_sentence_file',
+    'write_sentence_file',
+    'write_shipped_corpora',
+    'corpus_vocabulary',
+    'SHIPPED_CORPORA',
+    'VOC_CLASSES',
+]

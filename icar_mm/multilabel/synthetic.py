@@ -19,6 +19,7 @@ grows with ``label_noise`` and vanishes at 0. The class text embeddings are
 written as an icar_mm class-weights file, so the real
 :class:`~icar_mm.multilabel.PVPMultiLabelClassifier` runs on them unchanged.
 """
+
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
@@ -31,17 +32,18 @@ from ..datasets.synthetic import ALL_CLASSES, render_scene
 from ..evaluation.multilabel import multilabel_metrics
 
 
-def scene_objects(num_images: int, seed: int = 0, classes: Sequence[str] = ALL_CLASSES,
-                  max_objects: int = 3, size: int = 64) -> List[List[str]]:
+def scene_objects(
+    num_images: int, seed: int = 0, classes: Sequence[str] = ALL_CLASSES, max_objects: int = 3, size: int = 64
+) -> List[List[str]]:
     """Class names of the objects in ``num_images`` rendered shapes-world scenes."""
     rng = np.random.default_rng(seed)
-    return [[o['name'] for o in render_scene(rng, size, list(classes), max_objects)[1]]
-            for _ in range(num_images)]
+    return [[o['name'] for o in render_scene(rng, size, list(classes), max_objects)[1]] for _ in range(num_images)]
 
 
 @dataclass
 class JointSpace:
     """Concept, label, sentence and image embeddings of one synthetic world."""
+
     classes: Sequence[str]
     dim: int = 64
     label_noise: float = 1.0
@@ -59,7 +61,9 @@ class JointSpace:
             words = sorted({w for p in parts for w in p})
             word_vec = dict(zip(words, F.normalize(rand(len(words), D), dim=-1)))
             own = F.normalize(rand(C, D), dim=-1)
-            self.concepts = F.normalize(torch.stack([word_vec[a] + word_vec[b] for a, b in parts]) + self.own * own, dim=-1)
+            self.concepts = F.normalize(
+                torch.stack([word_vec[a] + word_vec[b] for a, b in parts]) + self.own * own, dim=-1
+            )
         else:
             self.concepts = F.normalize(rand(C, D), dim=-1)
         self.labels = F.normalize(self.concepts + self.label_noise * F.normalize(rand(C, D), dim=-1), dim=-1)
@@ -92,14 +96,21 @@ class JointSpace:
         return path
 
 
-def fit_on_embeddings(model, embeddings: torch.Tensor, targets: torch.Tensor, iters: int = 300,
-                      batch_size: int = 64, lr: float = 1e-2, seed: int = 0) -> List[float]:
+def fit_on_embeddings(
+    model,
+    embeddings: torch.Tensor,
+    targets: torch.Tensor,
+    iters: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-2,
+    seed: int = 0,
+) -> List[float]:
     """Train prompts and label adapter on sentence embeddings in-process (the
     Runner does the same from a SentenceDataset); returns the loss curve."""
     g = torch.Generator().manual_seed(seed)
     if not bool(model.prompts_ready):
         model.init_prompts()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iters, eta_min=lr * 0.01)
     model.train()
     curve = []
@@ -116,12 +127,11 @@ def fit_on_embeddings(model, embeddings: torch.Tensor, targets: torch.Tensor, it
 
 
 @torch.no_grad()
-def zero_shot_map(model, features: torch.Tensor, targets: torch.Tensor,
-                  weights: Optional[dict] = None) -> float:
+def zero_shot_map(model, features: torch.Tensor, targets: torch.Tensor, weights: Optional[dict] = None) -> float:
     """mAP of the model's mixed logits on image features (``weights``: score_weights override)."""
     saved = dict(model.score_weights)
     if weights is not None:
-        model.score_weights = {k: float(weights.get(k, 0.)) for k in saved}
+        model.score_weights = {k: float(weights.get(k, 0.0)) for k in saved}
     try:
         logits = model.mix(model.score_terms(dict(frozen=features)))
     finally:

@@ -9,6 +9,7 @@ for action recognition. Whatever the task, a uniform sample of at most
 over the whole stream, deterministic, memory bounded by ``2 * max_features``
 rows whatever the data size).
 """
+
 from contextlib import contextmanager
 from typing import List, Optional, Sequence, Tuple
 
@@ -65,8 +66,7 @@ def classifier_features(classifier: TextCosineClassifier, inputs: torch.Tensor) 
 
 
 @contextmanager
-def capture_features(classifiers: Sequence[TextCosineClassifier], sample: FeatureSample,
-                     skip_background: bool = True):
+def capture_features(classifiers: Sequence[TextCosineClassifier], sample: FeatureSample, skip_background: bool = True):
     """While active, every forward of ``classifiers`` adds its features to
     ``sample``. With ``skip_background``, features the classifier itself
     assigns to its background logit are left out (for a detector most proposals
@@ -105,7 +105,9 @@ def shared_text_proxies(named: Sequence[Tuple[str, TextCosineClassifier]]) -> to
         if proxies is None:
             proxies, first = emb, name
         elif emb.shape != proxies.shape or not torch.allclose(emb.to(proxies), proxies, atol=1e-5):
-            raise ValueError(f'Classifiers {first!r} and {name!r} have different class weights (other '
-                             'vocabulary, templates or text encoder), so one refined file cannot serve '
-                             'both; pick one with --classifier NAME.')
+            raise ValueError(
+                f'Classifiers {first!r} and {name!r} have different class weights (other '
+                'vocabulary, templates or text encoder), so one refined file cannot serve '
+                'both; pick one with --classifier NAME.'
+            )
     return proxies

@@ -25,6 +25,7 @@ chunk by chunk) and the text softmax ``K`` if it fits ``sinkhorn_cache_mb``
 (recomputed per pass otherwise). Memory is ``O(N D + C D + chunk_size C)``
 beyond that cache, whatever ``N``.
 """
+
 import math
 import warnings
 from dataclasses import dataclass, field, replace
@@ -62,6 +63,7 @@ class InMaPConfig:
             when it takes at most this much, instead of recomputing it on
             each of its passes.
     """
+
     tau_t: float = 0.01
     tau_i: float = 0.04
     alpha: float = 0.6
@@ -92,6 +94,7 @@ class InMaPResult:
     ``empty_classes``: classes with no such feature.
     ``grad_norms``: gradient norm of each step; ``final_lr`` the step size reached.
     """
+
     proxies: torch.Tensor
     class_counts: torch.Tensor
     empty_classes: List[int]
@@ -106,8 +109,10 @@ def _unit_rows(x: torch.Tensor, what: str) -> torch.Tensor:
     if not torch.isfinite(norms).all():
         raise ValueError(f'{what} contain NaN or infinite values; check the model that produced them.')
     if (norms == 0).any():
-        raise ValueError(f'{int((norms == 0).sum())} of the {len(x)} {what} are zero vectors and have '
-                         'no direction to classify; drop them first.')
+        raise ValueError(
+            f'{int((norms == 0).sum())} of the {len(x)} {what} are zero vectors and have '
+            'no direction to classify; drop them first.'
+        )
     # unit rows already (the usual case): keep them bit for bit
     if torch.allclose(norms, torch.ones_like(norms), atol=1e-5):
         return x
@@ -118,15 +123,19 @@ def _prepare(features, text_proxies):
     if not isinstance(features, torch.Tensor) or not isinstance(text_proxies, torch.Tensor):
         raise TypeError('features and text_proxies must be tensors ([N, D] and [C, D]).')
     if features.ndim != 2 or features.shape[0] == 0:
-        raise ValueError(f'InMaP needs unlabeled features as an [N, D] tensor with N >= 1; got shape '
-                         f'{tuple(features.shape)}. Extract features from the target data first '
-                         '(tools/refine_class_weights.py does it for any icar_mm model).')
+        raise ValueError(
+            f'InMaP needs unlabeled features as an [N, D] tensor with N >= 1; got shape '
+            f'{tuple(features.shape)}. Extract features from the target data first '
+            '(tools/refine_class_weights.py does it for any icar_mm model).'
+        )
     if text_proxies.ndim != 2 or text_proxies.shape[0] == 0:
         raise ValueError(f'text_proxies must be a [C, D] tensor with C >= 1; got shape {tuple(text_proxies.shape)}.')
     if features.shape[1] != text_proxies.shape[1]:
-        raise ValueError(f'features are {features.shape[1]}-d but the text proxies are '
-                         f'{text_proxies.shape[1]}-d: features must be taken in the text space, i.e. '
-                         "after the classifier's projection.")
+        raise ValueError(
+            f'features are {features.shape[1]}-d but the text proxies are '
+            f'{text_proxies.shape[1]}-d: features must be taken in the text space, i.e. '
+            "after the classifier's projection."
+        )
     dtype = features.dtype if features.dtype in (torch.float32, torch.float64) else torch.float32
     x = _unit_rows(features.to(dtype), 'features')
     t = _unit_rows(text_proxies.to(device=x.device, dtype=dtype), 'text proxies')
@@ -170,14 +179,13 @@ def _sinkhorn_column_scales(x, t, config, cache: Optional[list]) -> Optional[tor
     def column_mass(b):  # K^T a, with a = 1/N (start) or 1/(N K b)
         mass = x.new_zeros(len(t))
         for k in _text_softmax_chunks(x, t, config, cache):
-            a = (x.new_full((len(k),), 1.0 / n) if b is None
-                 else 1.0 / ((k @ b).clamp_min(tiny) * n))
+            a = x.new_full((len(k),), 1.0 / n) if b is None else 1.0 / ((k @ b).clamp_min(tiny) * n)
             mass.addmv_(k.T, a)
         return mass
 
     mass = column_mass(None)
     if config.gamma > 0:
-        q = mass ** config.gamma
+        q = mass**config.gamma
         q /= q.sum()
     else:
         q = torch.full_like(mass, 1.0 / len(t))
@@ -209,8 +217,9 @@ def _label_chunks(x, t, config):
         yield xc, p, idx
 
 
-def pseudo_labels(features: torch.Tensor, text_proxies: torch.Tensor,
-                  config: Optional[InMaPConfig] = None, **overrides) -> torch.Tensor:
+def pseudo_labels(
+    features: torch.Tensor, text_proxies: torch.Tensor, config: Optional[InMaPConfig] = None, **overrides
+) -> torch.Tensor:
     """The ``[N, C]`` pseudo labels InMaP trains on (for inspection; the
     refinement itself never materialises them)."""
     config = replace(config or InMaPConfig(), **overrides)
@@ -219,8 +228,9 @@ def pseudo_labels(features: torch.Tensor, text_proxies: torch.Tensor,
         return torch.cat([p for _, p, _ in _label_chunks(x, t, config)])
 
 
-def refine_proxies(features: torch.Tensor, text_proxies: torch.Tensor,
-                   config: Optional[InMaPConfig] = None, **overrides) -> InMaPResult:
+def refine_proxies(
+    features: torch.Tensor, text_proxies: torch.Tensor, config: Optional[InMaPConfig] = None, **overrides
+) -> InMaPResult:
     """Learn vision proxies from unlabeled ``features`` ``[N, D]`` and text
     proxies ``[C, D]`` (rows are L2-normalised if they are not unit already).
 
@@ -246,11 +256,17 @@ def _refine(x, t, config) -> InMaPResult:
         counts += torch.bincount(idx, minlength=num_classes)
     empty = torch.nonzero(counts == 0).flatten().tolist()
     if empty:
-        action = ('keep their text proxies' if config.keep_empty_classes else
-                  'get no pull towards the data (keep_empty_classes=True keeps their text proxies)')
-        warnings.warn(f'InMaP: {len(empty)} of {num_classes} classes are the pseudo label of none of '
-                      f'the {n} features (class indices {empty[:10]}{"..." if len(empty) > 10 else ""}); '
-                      f'they {action}.', stacklevel=3)
+        action = (
+            'keep their text proxies'
+            if config.keep_empty_classes
+            else 'get no pull towards the data (keep_empty_classes=True keeps their text proxies)'
+        )
+        warnings.warn(
+            f'InMaP: {len(empty)} of {num_classes} classes are the pseudo label of none of '
+            f'the {n} features (class indices {empty[:10]}{"..." if len(empty) > 10 else ""}); '
+            f'they {action}.',
+            stacklevel=3,
+        )
     frozen = (counts == 0) if (config.keep_empty_classes and empty) else None
 
     # 2. projected gradient descent on the unit sphere
@@ -264,7 +280,7 @@ def _refine(x, t, config) -> InMaPResult:
         scaled = proxies / config.tau_i
         torch.neg(target, out=grad)
         for xc in chunks:
-            logits, prob = logits_buf[:len(xc)], prob_buf[:len(xc)]
+            logits, prob = logits_buf[: len(xc)], prob_buf[: len(xc)]
             torch.mm(xc, scaled.T, out=logits)
             torch.softmax(logits, 1, out=prob)
             grad.addmm_(prob.T, xc)
@@ -277,12 +293,25 @@ def _refine(x, t, config) -> InMaPResult:
         prev_norm = norm
         proxies.add_(grad, alpha=-lr / (n * config.tau_i))
         proxies = F.normalize(proxies, dim=1)
-    return InMaPResult(proxies=proxies, class_counts=counts.cpu(), empty_classes=empty,
-                       grad_norms=norms, final_lr=lr, num_features=n, config=config)
+    return InMaPResult(
+        proxies=proxies,
+        class_counts=counts.cpu(),
+        empty_classes=empty,
+        grad_norms=norms,
+        final_lr=lr,
+        num_features=n,
+        config=config,
+    )
 
 
-def write_class_weights(path: str, vocabulary, weights: torch.Tensor, templates: Sequence[str] = (),
-                        enriched: bool = True, refinement: Optional[dict] = None) -> None:
+def write_class_weights(
+    path: str,
+    vocabulary,
+    weights: torch.Tensor,
+    templates: Sequence[str] = (),
+    enriched: bool = True,
+    refinement: Optional[dict] = None,
+) -> None:
     """Write ``[C, D]`` class weights as a class-weights file (the format
     :meth:`TextCosineClassifier.export_class_weights` writes and
     ``--class-weights`` / ``set_class_weights`` read). ``refinement`` records

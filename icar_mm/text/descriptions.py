@@ -20,6 +20,7 @@ Otherwise there is no description.
 
 Only the standard library is used: the table builder loads this file on its own.
 """
+
 import functools
 import gzip
 import os.path as osp
@@ -29,8 +30,7 @@ from typing import Dict, Optional, Tuple
 GLOSS_TABLE = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'vocab', 'wordnet_glosses.tsv.gz')
 
 # In "cup of tea" or "man on a horse" the last word is not the head.
-_PHRASE_WORDS = frozenset('a an the of on in with and or at for from by to into onto under over near '
-                          'without'.split())
+_PHRASE_WORDS = frozenset('a an the of on in with and or at for from by to into onto under over near without'.split())
 
 
 def normalise(name: str) -> str:
@@ -75,8 +75,7 @@ def wordnet_description(name: str) -> Optional[str]:
     if hit:
         return hit[1]
     words = key.split(' ')
-    if len(words) > 1 and not _PHRASE_WORDS.intersection(words) \
-            and not any(w.endswith('ing') for w in words[:-1]):
+    if len(words) > 1 and not _PHRASE_WORDS.intersection(words) and not any(w.endswith('ing') for w in words[:-1]):
         for i in range(1, len(words)):
             hit = _find(' '.join(words[i:]), table, noun=True)
             if hit:

@@ -1,6 +1,7 @@
 """Text encoders: open_clip text towers (any open_clip model name) and HF
 towers (RoBERTa, masked mean pooling, linear projection; ``ICARTextEncoder``
 is the iCAR authors' preset), both through open_clip's own modules and tokenizers."""
+
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
@@ -100,27 +101,36 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
         frozen: freeze the tower (then class embeddings are cached per vocabulary).
     """
 
-    def __init__(self, model_name: str = 'ViT-B-32', checkpoint: Optional[str] = None,
-                 frozen: bool = True, init_cfg=None):
+    def __init__(
+        self, model_name: str = 'ViT-B-32', checkpoint: Optional[str] = None, frozen: bool = True, init_cfg=None
+    ):
         super().__init__(frozen, checkpoint, init_cfg)
         cfg = open_clip.get_model_config(model_name)
         if cfg is None:
-            raise ValueError(f'Unknown open_clip model {model_name!r}; known: '
-                             f'{", ".join(open_clip.list_models()[:12])}, ... (open_clip.list_models()).')
+            raise ValueError(
+                f'Unknown open_clip model {model_name!r}; known: '
+                f'{", ".join(open_clip.list_models()[:12])}, ... (open_clip.list_models()).'
+            )
         text_cfg = cfg['text_cfg']
         if text_cfg.get('hf_model_name'):
-            raise ValueError(f'{model_name!r} has a HuggingFace text tower; use '
-                             "dict(type='icar_mm.HFTextEncoder', model_path=<local dir>) instead.")
+            raise ValueError(
+                f'{model_name!r} has a HuggingFace text tower; use '
+                "dict(type='icar_mm.HFTextEncoder', model_path=<local dir>) instead."
+            )
         self.model_name = model_name
         self.embed_dim = cfg['embed_dim']
-        self.tower: TextTransformer = _build_text_tower(self.embed_dim, text_cfg,
-                                                        quick_gelu=cfg.get('quick_gelu', False))
+        self.tower: TextTransformer = _build_text_tower(
+            self.embed_dim, text_cfg, quick_gelu=cfg.get('quick_gelu', False)
+        )
         self.tokenizer = open_clip.get_tokenizer(model_name)
         # Causal towers pooled at the EOT token ignore trailing padding, so each
         # batch is trimmed to its longest prompt: same result, 2-4x less work.
-        self._trim_padding = (self.tower.attn_mask is not None and self.tower.cls_emb is None
-                              and not getattr(self.tower, 'use_pad_mask', False)
-                              and self.tower.pool_type in ('argmax', 'eos'))
+        self._trim_padding = (
+            self.tower.attn_mask is not None
+            and self.tower.cls_emb is None
+            and not getattr(self.tower, 'use_pad_mask', False)
+            and self.tower.pool_type in ('argmax', 'eos')
+        )
         self._finish_init()
 
     def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -128,9 +138,9 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
         if not self._trim_padding:
             return tower(tokens)
         length = int((tokens != tower.pad_id).sum(1).max()) if tokens.numel() else 1
-        tokens = tokens[:, :max(length, 1)]
+        tokens = tokens[:, : max(length, 1)]
         x, attn_mask = tower._embeds(tokens)
-        attn_mask = attn_mask[:tokens.shape[1], :tokens.shape[1]]
+        attn_mask = attn_mask[: tokens.shape[1], : tokens.shape[1]]
         x = tower.ln_final(tower.transformer(x, attn_mask=attn_mask))
         pooled = text_global_pool(x, tokens, tower.pool_type, eos_token_id=getattr(tower, 'eos_id', None))
         proj = tower.text_projection
@@ -139,8 +149,12 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
         return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
 
 
-HF_WEIGHT_FILES = ('model.safetensors', 'pytorch_model.bin', 'model.safetensors.index.json',
-                   'pytorch_model.bin.index.json')
+HF_WEIGHT_FILES = (
+    'model.safetensors',
+    'pytorch_model.bin',
+    'model.safetensors.index.json',
+    'pytorch_model.bin.index.json',
+)
 
 
 @MODELS.register_module()
@@ -160,31 +174,50 @@ class HFTextEncoder(_TextEncoderBase):
             checkpoint (``sentence_model.*``), an open_clip one with an HF tower,
             or our own (see :mod:`icar_mm.checkpoints`).
     """
+
     tower_kind = 'hf'
 
-    def __init__(self, model_path: str, embed_dim: int = 256, pooler: str = 'mean_pooler',
-                 context_length: int = 77, lowercase: bool = False, checkpoint: Optional[str] = None,
-                 frozen: bool = True, init_cfg=None):
+    def __init__(
+        self,
+        model_path: str,
+        embed_dim: int = 256,
+        pooler: str = 'mean_pooler',
+        context_length: int = 77,
+        lowercase: bool = False,
+        checkpoint: Optional[str] = None,
+        frozen: bool = True,
+        init_cfg=None,
+    ):
         super().__init__(frozen, checkpoint, init_cfg)
         try:
             import transformers  # noqa: F401
         except ImportError as e:
-            raise ImportError('HFTextEncoder needs the `transformers` package (make setup installs it): '
-                              'pip install -r requirements/runtime.txt') from e
+            raise ImportError(
+                'HFTextEncoder needs the `transformers` package (make setup installs it): '
+                'pip install -r requirements/runtime.txt'
+            ) from e
         if not osp.isdir(model_path):
             raise FileNotFoundError(
                 f'{type(self).__name__} needs a local model directory (config.json and tokenizer '
                 f'files, e.g. from `save_pretrained`); {model_path!r} does not exist. Nothing is '
-                'downloaded at run time.')
+                'downloaded at run time.'
+            )
         from open_clip.hf_model import HFTextEncoder as OpenCLIPHF
         from open_clip.tokenizer import HFTokenizer
+
         self.embed_dim, self.context_length = embed_dim, context_length
         # weights from model_path only without a checkpoint and where it has them (random otherwise)
         in_dir = any(osp.isfile(osp.join(model_path, f)) for f in HF_WEIGHT_FILES)
-        self.tower = OpenCLIPHF(model_path, output_dim=embed_dim, pooler_type=pooler,
-                                proj_type='linear', pretrained=checkpoint is None and in_dir)
-        self.tokenizer = HFTokenizer(model_path, context_length=context_length,
-                                     clean='lower' if lowercase else 'whitespace')
+        self.tower = OpenCLIPHF(
+            model_path,
+            output_dim=embed_dim,
+            pooler_type=pooler,
+            proj_type='linear',
+            pretrained=checkpoint is None and in_dir,
+        )
+        self.tokenizer = HFTokenizer(
+            model_path, context_length=context_length, clean='lower' if lowercase else 'whitespace'
+        )
         self._truncation_reported = False
         self._finish_init()
 
@@ -205,7 +238,8 @@ class HFTextEncoder(_TextEncoderBase):
             MMLogger.get_current_instance().warning(
                 f'{type(self).__name__}: {len(cut)} of {len(texts)} prompts are longer than its '
                 f'{self.context_length}-token context and are cut; the longest has {lengths[longest]} '
-                f'tokens: {texts[longest]!r}. (Said once.)')
+                f'tokens: {texts[longest]!r}. (Said once.)'
+            )
             self._truncation_reported = True
 
     def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -225,10 +259,15 @@ class ICARTextEncoder(HFTextEncoder):
     ``Linear(768, 256)`` in float32. Weights come from an iCAR checkpoint
     (``sentence_model.backbone.*``, ``sentence_model.projector.weight``)."""
 
-    def __init__(self, model_path: str = 'checkpoints/roberta-base', embed_dim: int = 256,
-                 context_length: int = 16, lowercase: bool = True, **kwargs):
-        super().__init__(model_path, embed_dim=embed_dim, context_length=context_length,
-                         lowercase=lowercase, **kwargs)
+    def __init__(
+        self,
+        model_path: str = 'checkpoints/roberta-base',
+        embed_dim: int = 256,
+        context_length: int = 16,
+        lowercase: bool = True,
+        **kwargs,
+    ):
+        super().__init__(model_path, embed_dim=embed_dim, context_length=context_length, lowercase=lowercase, **kwargs)
 
 
 def build_text_encoder(cfg) -> _TextEncoderBase:

@@ -15,6 +15,7 @@ these has no description and its enriched prompts are plain prompts (one
 warning per vocabulary lists such classes). ``enriched='strict'`` instead
 requires a shipped or user description for every class.
 """
+
 import functools
 import hashlib
 import json
@@ -30,25 +31,42 @@ VOCAB_DIR = osp.join(osp.dirname(osp.dirname(__file__)), 'vocab')
 
 def _openai_imagenet_templates() -> Tuple[str, ...]:
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
     return tuple(t('{}') for t in OPENAI_IMAGENET_TEMPLATES)
 
 
 # ViLD's 14 detection prompts (as used by Detic, BARON and their followers).
 VILD_TEMPLATES = (
-    'a photo of a {}.', 'This is a photo of a {}', 'There is a {} in the scene',
-    'There is the {} in the scene', 'a photo of a {} in the scene',
-    'a photo of a small {}.', 'a photo of a medium {}.', 'a photo of a large {}.',
-    'This is a photo of a small {}.', 'This is a photo of a medium {}.',
-    'This is a photo of a large {}.', 'There is a small {} in the scene.',
-    'There is a medium {} in the scene.', 'There is a large {} in the scene.')
+    'a photo of a {}.',
+    'This is a photo of a {}',
+    'There is a {} in the scene',
+    'There is the {} in the scene',
+    'a photo of a {} in the scene',
+    'a photo of a small {}.',
+    'a photo of a medium {}.',
+    'a photo of a large {}.',
+    'This is a photo of a small {}.',
+    'This is a photo of a medium {}.',
+    'This is a photo of a large {}.',
+    'There is a small {} in the scene.',
+    'There is a medium {} in the scene.',
+    'There is a large {} in the scene.',
+)
 
 # 4 media x 7 phrasings = 28 video prompts, as in the iCAR video code.
 VIDEO_TEMPLATES = tuple(
     f'a {medium} of {phrase}{{}}.'
     for medium in ('photo', 'video', 'example', 'demonstration')
-    for phrase in ('', 'a person ', 'a person using ', 'a person doing ',
-                   'a person during ', 'a person performing ',
-                   'a person practicing '))
+    for phrase in (
+        '',
+        'a person ',
+        'a person using ',
+        'a person doing ',
+        'a person during ',
+        'a person performing ',
+        'a person practicing ',
+    )
+)
 
 _TEMPLATE_SETS = {
     'single': lambda: ('a photo of a {}.',),
@@ -66,7 +84,8 @@ def get_templates(templates: Union[str, Sequence[str]]) -> Tuple[str, ...]:
         if templates not in _TEMPLATE_SETS:
             raise ValueError(
                 f'Unknown template set {templates!r}; known sets: '
-                f'{sorted(_TEMPLATE_SETS)}, or pass a list of strings with "{{}}".')
+                f'{sorted(_TEMPLATE_SETS)}, or pass a list of strings with "{{}}".'
+            )
         return tuple(_TEMPLATE_SETS[templates]())
     templates = tuple(templates)
     if not templates:
@@ -96,8 +115,10 @@ def _check_enriched(enriched) -> Union[bool, str]:
         return enriched
     if not isinstance(enriched, str) and enriched in (True, False):
         return bool(enriched)
-    raise ValueError(f"enriched must be True (descriptions where known), 'strict' (a shipped or "
-                     f"user description for every class) or False (plain prompts); got {enriched!r}")
+    raise ValueError(
+        f"enriched must be True (descriptions where known), 'strict' (a shipped or "
+        f'user description for every class) or False (plain prompts); got {enriched!r}'
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,7 @@ class Vocabulary:
     ``origins[i]`` says where ``descriptions[i]`` came from (one of
     :data:`ORIGINS`); by default ``'user'`` for a description, ``'none'`` for None.
     """
+
     names: Tuple[str, ...]
     texts: Tuple[str, ...]
     descriptions: Tuple[Optional[str], ...]
@@ -121,9 +143,12 @@ class Vocabulary:
         origins = tuple(self.origins) or tuple('user' if d else 'none' for d in self.descriptions)
         object.__setattr__(self, 'origins', origins)
         if len(origins) != len(self.names) or any(
-                o not in ORIGINS or (o == 'none') != (not d) for o, d in zip(origins, self.descriptions)):
-            raise ValueError(f'origins must give one of {ORIGINS} per class, "none" exactly for the '
-                             f'classes without a description; got {origins[:5]}')
+            o not in ORIGINS or (o == 'none') != (not d) for o, d in zip(origins, self.descriptions)
+        ):
+            raise ValueError(
+                f'origins must give one of {ORIGINS} per class, "none" exactly for the '
+                f'classes without a description; got {origins[:5]}'
+            )
 
     def __len__(self):
         return len(self.names)
@@ -140,8 +165,9 @@ class Vocabulary:
 
     def split(self, name: str) -> 'Vocabulary':
         if name not in self.splits:
-            raise KeyError(f'Vocabulary {self.source!r} has no split {name!r}; '
-                           f'known splits: {sorted(self.splits) or "none"}')
+            raise KeyError(
+                f'Vocabulary {self.source!r} has no split {name!r}; known splits: {sorted(self.splits) or "none"}'
+            )
         return self.subset(self.splits[name], source=f'{self.source}:{name}')
 
     def subset(self, names: Sequence[str], source: Optional[str] = None) -> 'Vocabulary':
@@ -150,9 +176,14 @@ class Vocabulary:
         if missing:
             raise KeyError(f'Classes {missing[:5]} are not in vocabulary {self.source!r}')
         idx = [index[n] for n in names]
-        return Vocabulary(tuple(self.names[i] for i in idx), tuple(self.texts[i] for i in idx),
-                          tuple(self.descriptions[i] for i in idx), {}, source or self.source,
-                          tuple(self.origins[i] for i in idx))
+        return Vocabulary(
+            tuple(self.names[i] for i in idx),
+            tuple(self.texts[i] for i in idx),
+            tuple(self.descriptions[i] for i in idx),
+            {},
+            source or self.source,
+            tuple(self.origins[i] for i in idx),
+        )
 
     def prompts(self, templates: Sequence[str], enriched: Union[bool, str] = True) -> List[List[str]]:
         """``[num_classes][num_templates]`` prompt strings.
@@ -168,15 +199,18 @@ class Vocabulary:
             if missing:
                 raise ValueError(
                     f'Enriched prompts need a description for every class, but {len(missing)} of '
-                    f'{len(self)} classes in {self.source!r} have none (enriched=\'strict\' counts '
+                    f"{len(self)} classes in {self.source!r} have none (enriched='strict' counts "
                     f'only shipped or user descriptions): {missing[:5]}. Give them descriptions (a '
                     'vocabulary file with "name: description" lines, or (name, description) pairs), '
                     'use enriched=True to describe them from WordNet where it can, or use plain '
-                    'prompts (enriched=False).')
+                    'prompts (enriched=False).'
+                )
         elif enriched:
             self._warn_undescribed()
-        return [[fill_template(t, text, desc if enriched else None) for t in templates]
-                for text, desc in zip(self.texts, self.descriptions)]
+        return [
+            [fill_template(t, text, desc if enriched else None) for t in templates]
+            for text, desc in zip(self.texts, self.descriptions)
+        ]
 
     def _warn_undescribed(self) -> None:
         # once per Vocabulary object, i.e. per load: prompts are rebuilt every training step
@@ -186,18 +220,25 @@ class Vocabulary:
         missing = [n for n, o in zip(self.names, self.origins) if o == 'none']
         if missing:
             from mmengine.logging import MMLogger
+
             shown = ', '.join(repr(n) for n in missing[:20]) + (
-                f' and {len(missing) - 20} more' if len(missing) > 20 else '')
+                f' and {len(missing) - 20} more' if len(missing) > 20 else ''
+            )
             MMLogger.get_current_instance().warning(
                 f'{len(missing)} of {len(self)} classes in vocabulary {self.source!r} have no description '
                 f'(none given, none shipped, no WordNet entry): {shown}. Their enriched prompts are plain '
                 'prompts. Give descriptions ("name: description" lines or (name, description) pairs) '
-                "to enrich them, or enriched='strict' to make this an error.")
+                "to enrich them, or enriched='strict' to make this an error."
+            )
 
     def to_dict(self) -> dict:
-        return dict(source=self.source, classes=[
-            dict(name=n, text=t, description=d, origin=o)
-            for n, t, d, o in zip(self.names, self.texts, self.descriptions, self.origins)])
+        return dict(
+            source=self.source,
+            classes=[
+                dict(name=n, text=t, description=d, origin=o)
+                for n, t, d, o in zip(self.names, self.texts, self.descriptions, self.origins)
+            ],
+        )
 
 
 def _check_names(names, source):
@@ -213,8 +254,10 @@ def _check_names(names, source):
             dups.append(n)
         seen.add(n)
     if dups:
-        raise ValueError(f'Duplicated class names{where}: {dups[:5]}. Each class must appear once; '
-                         'merge the duplicates or give them distinct names.')
+        raise ValueError(
+            f'Duplicated class names{where}: {dups[:5]}. Each class must appear once; '
+            'merge the duplicates or give them distinct names.'
+        )
 
 
 def shipped_vocabularies() -> List[str]:
@@ -225,8 +268,10 @@ def shipped_vocabularies() -> List[str]:
 def _load_shipped(name: str) -> Vocabulary:
     path = osp.join(VOCAB_DIR, f'{name}.json')
     if not osp.isfile(path):
-        raise KeyError(f'Unknown vocabulary {name!r}; shipped vocabularies: '
-                       f'{shipped_vocabularies()}. Or pass a list of class names or a file path.')
+        raise KeyError(
+            f'Unknown vocabulary {name!r}; shipped vocabularies: '
+            f'{shipped_vocabularies()}. Or pass a list of class names or a file path.'
+        )
     return _from_json(path, name, lookup=False, given='shipped')
 
 
@@ -234,8 +279,9 @@ def _from_json(path: str, default_source: str, lookup: bool = True, given: str =
     with open(path, encoding='utf-8') as f:
         data = json.load(f)
     classes = data['classes'] if isinstance(data, dict) else data
-    vocab = _from_entries(classes, data.get('name', default_source) if isinstance(data, dict) else default_source,
-                          lookup, given)
+    vocab = _from_entries(
+        classes, data.get('name', default_source) if isinstance(data, dict) else default_source, lookup, given
+    )
     splits = {k: tuple(v) for k, v in (data.get('splits', {}) if isinstance(data, dict) else {}).items()}
     return Vocabulary(vocab.names, vocab.texts, vocab.descriptions, splits, vocab.source, vocab.origins)
 

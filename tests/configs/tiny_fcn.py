@@ -13,7 +13,8 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(depth=18, base_channels=16, stem_channels=16),
     decode_head=dict(in_channels=128, channels=32, num_classes=len(ALL_CLASSES)),
-    auxiliary_head=dict(in_channels=64, channels=16, num_classes=len(ALL_CLASSES)))
+    auxiliary_head=dict(in_channels=64, channels=16, num_classes=len(ALL_CLASSES)),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -27,16 +28,29 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
-               img_suffix='.jpg', seg_map_suffix='.png')
+dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg', seg_map_suffix='.png')
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(dataset, data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-                 pipeline=train_pipeline, _delete_=True))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=train_pipeline,
+        _delete_=True,
+    ),
+)
 val_dataloader = dict(
-    batch_size=1, num_workers=0, persistent_workers=False,
-    dataset=dict(dataset, data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
-                 pipeline=test_pipeline, _delete_=True))
+    batch_size=1,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        pipeline=test_pipeline,
+        _delete_=True,
+    ),
+)
 test_dataloader = val_dataloader
 
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=4, val_interval=4)

@@ -5,6 +5,12 @@ _base_ = './tiny_ov_mask_rcnn.py'
 
 model = dict(
     backbone=dict(depths=[2, 2, 2, 2], window_size=4),
-    roi_head=dict(bbox_head=dict(classifier=dict(
-        text_encoder=dict(_delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None),
-        enriched=False))))
+    roi_head=dict(
+        bbox_head=dict(
+            classifier=dict(
+                text_encoder=dict(_delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None),
+                enriched=False,
+            )
+        )
+    ),
+)

@@ -6,6 +6,11 @@ _base_ = './tiny_upernet.py'
 
 model = dict(
     backbone=dict(depths=[2, 2, 2, 2], window_size=4),
-    decode_head=dict(classifier=dict(
-        text_encoder=dict(_delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None,
-                          frozen=False))))
+    decode_head=dict(
+        classifier=dict(
+            text_encoder=dict(
+                _delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None, frozen=False
+            )
+        )
+    ),
+)

@@ -6,7 +6,15 @@ _base_ = './tiny_video_swin.py'
 
 model = dict(
     backbone=dict(arch=dict(depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8]), window_size=(2, 4, 4)),
-    cls_head=dict(classifier=dict(
-        text_encoder=dict(_delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None,
-                          frozen=False),
-        projection=True, projector_checkpoint=None, templates='video28', enriched=False)))
+    cls_head=dict(
+        classifier=dict(
+            text_encoder=dict(
+                _delete_=True, type='icar_mm.ICARTextEncoder', model_path=None, checkpoint=None, frozen=False
+            ),
+            projection=True,
+            projector_checkpoint=None,
+            templates='video28',
+            enriched=False,
+        )
+    ),
+)

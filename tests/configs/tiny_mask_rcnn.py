@@ -16,7 +16,9 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=32),
         bbox_head=dict(in_channels=32, fc_out_channels=64, num_classes=num_classes),
         mask_roi_extractor=dict(out_channels=32),
-        mask_head=dict(in_channels=32, conv_out_channels=32, num_classes=num_classes)))
+        mask_head=dict(in_channels=32, conv_out_channels=32, num_classes=num_classes),
+    ),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -32,13 +34,29 @@ test_pipeline = [
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/train.json',
-                 data_prefix=dict(img='images/train/'), pipeline=train_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/train.json',
+        data_prefix=dict(img='images/train/'),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, metainfo=metainfo, ann_file='annotations/val.json',
-                 data_prefix=dict(img='images/val/'), pipeline=test_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        metainfo=metainfo,
+        ann_file='annotations/val.json',
+        data_prefix=dict(img='images/val/'),
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/val.json', metric=['bbox', 'segm'])
 test_evaluator = val_evaluator

@@ -7,12 +7,18 @@ from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
 
 data_root = 'data/synthetic_multilabel/'
 model = dict(
-    classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip'),
-                    vocabulary=list(ALL_CLASSES)),
-    image_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPImageEncoder', model_name='tiny-random-clip'))
+    classifier=dict(
+        text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip'),
+        vocabulary=list(ALL_CLASSES),
+    ),
+    image_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPImageEncoder', model_name='tiny-random-clip'),
+)
 train_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file='sentences.txt', vocabulary=list(ALL_CLASSES)))
+    batch_size=16,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(data_root=data_root, ann_file='sentences.txt', vocabulary=list(ALL_CLASSES)),
+)
 train_cfg = dict(max_iters=20, val_interval=20)
 param_scheduler = [dict(type='CosineAnnealingLR', by_epoch=False, begin=0, end=20, eta_min=1e-5)]
 test_pipeline = [
@@ -21,8 +27,16 @@ test_pipeline = [
     dict(type='icar_mm.PackMultiLabelInputs'),
 ]
 val_dataloader = dict(
-    batch_size=4, num_workers=0, persistent_workers=False,
-    dataset=dict(data_root=data_root, ann_file='annotations/val.json', data_prefix=dict(img='images/val/'),
-                 vocabulary=list(ALL_CLASSES), pipeline=test_pipeline))
+    batch_size=4,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        data_root=data_root,
+        ann_file='annotations/val.json',
+        data_prefix=dict(img='images/val/'),
+        vocabulary=list(ALL_CLASSES),
+        pipeline=test_pipeline,
+    ),
+)
 test_dataloader = val_dataloader
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(interval=20))

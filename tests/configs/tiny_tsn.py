@@ -5,8 +5,7 @@ _base_ = 'mmaction::recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x3-100e
 from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
 
 data_root = 'data/synthetic_video/'
-model = dict(backbone=dict(depth=18, pretrained=None),
-             cls_head=dict(in_channels=512, num_classes=len(ALL_CLASSES)))
+model = dict(backbone=dict(depth=18, pretrained=None), cls_head=dict(in_channels=512, num_classes=len(ALL_CLASSES)))
 
 train_pipeline = [
     dict(type='DecordInit'),
@@ -26,13 +25,23 @@ test_pipeline = [
     dict(type='PackActionInputs'),
 ]
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file=data_root + 'train_list.txt', data_prefix=dict(video=data_root + 'videos/train'),
-                 pipeline=train_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        ann_file=data_root + 'train_list.txt',
+        data_prefix=dict(video=data_root + 'videos/train'),
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(ann_file=data_root + 'val_list.txt', data_prefix=dict(video=data_root + 'videos/val'),
-                 pipeline=test_pipeline))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        ann_file=data_root + 'val_list.txt', data_prefix=dict(video=data_root + 'videos/val'), pipeline=test_pipeline
+    ),
+)
 test_dataloader = val_dataloader
 
 train_cfg = dict(max_epochs=1, val_interval=1)

@@ -10,13 +10,17 @@ crop_size = (64, 64)
 dims = 32
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(checkpoint=None, embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8],
-                  drop_path_rate=0.),
-    decode_head=dict(in_channels=[dims, 2 * dims, 4 * dims, 8 * dims], channels=32,
-                     classifier=dict(text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder',
-                                                       model_name='tiny-random-clip'),
-                                     templates='single')),
-    auxiliary_head=dict(in_channels=4 * dims, channels=16, classifier=dict(templates='single')))
+    backbone=dict(checkpoint=None, embed_dims=dims, depths=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], drop_path_rate=0.0),
+    decode_head=dict(
+        in_channels=[dims, 2 * dims, 4 * dims, 8 * dims],
+        channels=32,
+        classifier=dict(
+            text_encoder=dict(_delete_=True, type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip'),
+            templates='single',
+        ),
+    ),
+    auxiliary_head=dict(in_channels=4 * dims, channels=16, classifier=dict(templates='single')),
+)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -30,16 +34,29 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
-dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
-               img_suffix='.jpg', seg_map_suffix='.png')
+dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo, img_suffix='.jpg', seg_map_suffix='.png')
 train_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(dataset, data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
-                 pipeline=train_pipeline, _delete_=True))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
+        pipeline=train_pipeline,
+        _delete_=True,
+    ),
+)
 val_dataloader = dict(
-    batch_size=2, num_workers=0, persistent_workers=False,
-    dataset=dict(dataset, data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
-                 pipeline=test_pipeline, _delete_=True))
+    batch_size=2,
+    num_workers=0,
+    persistent_workers=False,
+    dataset=dict(
+        dataset,
+        data_prefix=dict(img_path='img_dir/val', seg_map_path='ann_dir/val'),
+        pipeline=test_pipeline,
+        _delete_=True,
+    ),
+)
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=1e-3))

@@ -5,9 +5,8 @@ _base_ = './tiny_upernet.py'
 
 from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
 
-metainfo = dict(classes=('background', ) + ALL_CLASSES)
-head = dict(train_classes='synthetic:base',
-            classifier=dict(background='learned', background_class='background'))
+metainfo = dict(classes=('background',) + ALL_CLASSES)
+head = dict(train_classes='synthetic:base', classifier=dict(background='learned', background_class='background'))
 model = dict(decode_head=head, auxiliary_head=head)
 train_dataloader = dict(dataset=dict(metainfo=metainfo))
 val_dataloader = dict(dataset=dict(metainfo=metainfo))

@@ -12,6 +12,7 @@ writes, next to the inputs:
 Both keep the 65 categories with their COCO ids, so one vocabulary serves
 training and evaluation. The split comes from icar_mm's ``coco`` vocabulary.
 """
+
 import argparse
 import json
 import os.path as osp
@@ -35,8 +36,11 @@ def convert(instances: dict, keep_classes, categories, drop_images_without_annot
         with_ann = {a['image_id'] for a in annotations}
         images = [im for im in images if im['id'] in with_ann]
     out = {k: v for k, v in instances.items() if k not in ('images', 'annotations', 'categories')}
-    out.update(images=images, annotations=annotations,
-               categories=[c for c in instances['categories'] if c['name'] in set(categories)])
+    out.update(
+        images=images,
+        annotations=annotations,
+        categories=[c for c in instances['categories'] if c['name'] in set(categories)],
+    )
     return out
 
 
@@ -48,8 +52,7 @@ def main():
     out_dir = args.out_dir or args.ann_dir
     base = load_vocabulary('coco:ov_base').names
     all_ov = base + load_vocabulary('coco:ov_novel').names
-    for split, keep, drop, name in (('train2017', base, True, 'ov-base'),
-                                    ('val2017', all_ov, False, 'ov-all')):
+    for split, keep, drop, name in (('train2017', base, True, 'ov-base'), ('val2017', all_ov, False, 'ov-all')):
         src = osp.join(args.ann_dir, f'instances_{split}.json')
         if not osp.isfile(src):
             raise SystemExit(f'{src} not found: expected the official COCO 2017 annotations in {args.ann_dir}.')
@@ -58,8 +61,10 @@ def main():
         dst = osp.join(out_dir, f'instances_{split}_{name}.json')
         with open(dst, 'w') as f:
             json.dump(out, f)
-        print(f'{dst}: {len(out["images"])} images, {len(out["annotations"])} annotations, '
-              f'{len(out["categories"])} categories')
+        print(
+            f'{dst}: {len(out["images"])} images, {len(out["annotations"])} annotations, '
+            f'{len(out["categories"])} categories'
+        )
 
 
 if __name__ == '__main__':

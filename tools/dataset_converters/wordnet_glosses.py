@@ -19,6 +19,7 @@ reproducibly (gzip without a timestamp).
 
     python tools/dataset_converters/wordnet_glosses.py [--wordnet-dir /usr/share/wordnet]
 """
+
 import argparse
 import gzip
 import importlib.util
@@ -27,10 +28,12 @@ import os.path as osp
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 OUT = osp.join(ROOT, 'icar_mm', 'vocab', 'wordnet_glosses.tsv.gz')
-HEADER = ('# Glosses of the first noun (else verb) sense of each lemma of WordNet 3.0,\n'
-          '# built by tools/dataset_converters/wordnet_glosses.py.\n'
-          '# WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.\n'
-          '# Used under the WordNet 3.0 licence; see WORDNET_LICENSE.txt next to this file.\n')
+HEADER = (
+    '# Glosses of the first noun (else verb) sense of each lemma of WordNet 3.0,\n'
+    '# built by tools/dataset_converters/wordnet_glosses.py.\n'
+    '# WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved.\n'
+    '# Used under the WordNet 3.0 licence; see WORDNET_LICENSE.txt next to this file.\n'
+)
 
 
 def _look_up_module():
@@ -38,7 +41,8 @@ def _look_up_module():
     the table's keys are normalised exactly as the look-up normalises names,
     without importing torch and the OpenMMLab stack."""
     spec = importlib.util.spec_from_file_location(
-        'icar_descriptions', osp.join(ROOT, 'icar_mm', 'text', 'descriptions.py'))
+        'icar_descriptions', osp.join(ROOT, 'icar_mm', 'text', 'descriptions.py')
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -57,7 +61,7 @@ def read_synsets(data_path: str) -> dict:
             head, _, gloss = line.partition(' | ')
             # offset lex_filenum ss_type w_cnt(hex) word lex_id [word lex_id ...] ...
             fields = head.split(' ')
-            words = set(fields[4:4 + 2 * int(fields[3], 16):2])
+            words = set(fields[4 : 4 + 2 * int(fields[3], 16) : 2])
             gloss = gloss.strip().split(';')[0].strip().rstrip('.').strip()
             if gloss:
                 synsets[fields[0]] = (gloss + '.', words)
@@ -74,7 +78,7 @@ def senses(index_path: str) -> dict:
             fields = line.split()
             # lemma pos synset_cnt p_cnt [ptr_symbol]*p_cnt sense_cnt tagsense_cnt offset*synset_cnt
             lemma, synset_cnt, p_cnt = fields[0], int(fields[2]), int(fields[3])
-            offsets = fields[4 + p_cnt + 2:]
+            offsets = fields[4 + p_cnt + 2 :]
             assert len(offsets) == synset_cnt, line
             senses[lemma] = offsets
     return senses
@@ -98,19 +102,23 @@ def build(wordnet_dir: str) -> dict:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--wordnet-dir', default='/usr/share/wordnet',
-                        help='directory with index.noun, data.noun, index.verb, data.verb')
+    parser.add_argument(
+        '--wordnet-dir',
+        default='/usr/share/wordnet',
+        help='directory with index.noun, data.noun, index.verb, data.verb',
+    )
     parser.add_argument('--out', default=OUT)
     args = parser.parse_args()
     table = build(args.wordnet_dir)
     lines = [f'{key}\t{pos}\t{gloss}\n' for key, (pos, gloss) in sorted(table.items())]
     assert not any(line.count('\t') != 2 for line in lines)
-    with open(args.out, 'wb') as raw, gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0,
-                                                     compresslevel=9) as f:
+    with open(args.out, 'wb') as raw, gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0, compresslevel=9) as f:
         f.write((HEADER + ''.join(lines)).encode('utf-8'))
     nouns = sum(pos == 'n' for pos, _ in table.values())
-    print(f'{args.out}: {len(table)} lemmas ({nouns} nouns, {len(table) - nouns} verbs), '
-          f'{os.path.getsize(args.out) / 2**20:.2f} MiB')
+    print(
+        f'{args.out}: {len(table)} lemmas ({nouns} nouns, {len(table) - nouns} verbs), '
+        f'{os.path.getsize(args.out) / 2**20:.2f} MiB'
+    )
 
 
 if __name__ == '__main__':

@@ -16,12 +16,24 @@ text_encoder = dict(type='icar_mm.ICARTextEncoder', checkpoint=icar_checkpoint, 
 model = dict(
     type='icar_mm.TextEncoderDecoder',
     pretrained=None,
-    backbone=dict(type='icar_mm.ICARSwin', checkpoint=icar_checkpoint, init_cfg=None,
-                  embed_dims=96, depths=[2, 2, 6, 2], num_heads=[3, 6, 12, 24], window_size=7,
-                  use_abs_pos_embed=False, drop_path_rate=0.3, patch_norm=True),
+    backbone=dict(
+        type='icar_mm.ICARSwin',
+        checkpoint=icar_checkpoint,
+        init_cfg=None,
+        embed_dims=96,
+        depths=[2, 2, 6, 2],
+        num_heads=[3, 6, 12, 24],
+        window_size=7,
+        use_abs_pos_embed=False,
+        drop_path_rate=0.3,
+        patch_norm=True,
+    ),
     decode_head=dict(
-        type='icar_mm.TextCosineUPerHead', in_channels=[96, 192, 384, 768],
-        classifier=dict(text_encoder=text_encoder, templates='imagenet80', enriched=False)),
+        type='icar_mm.TextCosineUPerHead',
+        in_channels=[96, 192, 384, 768],
+        classifier=dict(text_encoder=text_encoder, templates='imagenet80', enriched=False),
+    ),
     auxiliary_head=dict(
-        type='icar_mm.TextCosineFCNHead', in_channels=384,
-        classifier=dict(templates='imagenet80', enriched=False)))  # no text_encoder: shares the decode head's
+        type='icar_mm.TextCosineFCNHead', in_channels=384, classifier=dict(templates='imagenet80', enriched=False)
+    ),
+)  # no text_encoder: shares the decode head's
