@@ -380,7 +380,7 @@ def main():
     parser.add_argument('--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
     parser.add_argument('--pretrain-iters', type=int, default=600)
     parser.add_argument(
-        '--schedule', type=float, default=1.0, help='scale every fine-tuning schedule and world size (CI runs 0.05)'
+        '--schedule', type=float, default=1.0, help='scale every fine-tuning schedule and world size (CI runs 0.03)'
     )
     parser.add_argument('--skip-baseline', action='store_true', help='no runs without pre-training')
     parser.add_argument(
