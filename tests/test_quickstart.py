@@ -177,7 +177,7 @@ def test_shortened_quickstart_runs_three_tasks_and_draws_predictions(tmp_path):
 
     for task, found in (('detection', 'detections'), ('segmentation', 'segments'), ('action', 'top')):
         for drawn in summary['pictures'][task].values():
-            assert len(drawn) == 2
+            assert 1 <= len(drawn) <= 2  # the held-out examples that show novel classes, at most 2
             for picture in drawn:
                 assert picture[found], f'{picture["picture"]} shows no prediction'
                 assert set(picture['classes']) >= set(ALL_ACTIONS if task == 'action' else ALL_CLASSES)
