@@ -6,6 +6,8 @@
 #                 with and without it; a summary table, pictures and summary.json
 # make benchmark  every benchmark under benchmarks/, then one table of ratios against their baselines
 PY := .venv/bin/python
+# pytest-xdist: one worker per core, at most 4 (each worker's trainings get an equal share of the cores)
+PARALLEL := -n auto --maxprocesses 4 --dist worksteal
 
 .PHONY: setup test test-fast quickstart benchmark
 
@@ -13,10 +15,10 @@ setup:
 	scripts/setup.sh
 
 test: setup
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q $(PARALLEL)
 
 test-fast: setup
-	$(PY) -m pytest tests -q -m "not slow"
+	$(PY) -m pytest tests -q $(PARALLEL) -m "not slow"
 
 quickstart: setup
 	$(PY) tools/quickstart.py

@@ -1,24 +1,43 @@
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
+from filelock import FileLock
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEST_CONFIGS = osp.join(REPO, 'tests', 'configs')
 # The tiny random-init open_clip architecture (icar_mm/model_configs) and its text tower.
 TINY_TOWER = 'tiny-random-clip'
 TINY_TEXT_ENCODER = dict(type='icar_mm.OpenCLIPTextEncoder', model_name=TINY_TOWER)
+# `make test` runs the suite on pytest-xdist workers, a process each: every training they start
+# gets an equal share of the cores (at most 2 threads, as a run of its own would get).
+WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+THREADS = max(1, min(2, (os.cpu_count() or 1) // WORKERS))
+if WORKERS > 1:
+    torch.set_num_threads(THREADS)
+
+
+def pytest_collection_modifyitems(items):
+    """On several workers the end-to-end runs go first, so that none is left alone at the end."""
+    if WORKERS > 1:
+        items.sort(key=lambda item: item.get_closest_marker('slow') is None)
+
+
+def tool_env(**extra):
+    """The environment the tools run in: this checkout, this worker's share of the cores."""
+    return dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS=str(THREADS), **extra)
 
 
 def run_tool(*args, timeout=900):
     """Run tools/<script> in a subprocess as a user would; fail with its output."""
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2')
     proc = subprocess.run(
-        [sys.executable, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout
     )
     if proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}')
@@ -27,9 +46,8 @@ def run_tool(*args, timeout=900):
 
 def run_tool_failing(*args, timeout=600):
     """Run tools/<script> expecting it to stop with an error; its output."""
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='2')
     proc = subprocess.run(
-        [sys.executable, *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, *map(str, args)], cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout
     )
     if proc.returncode == 0:
         raise AssertionError(f'{args} succeeded, expected an error:\n{proc.stdout[-3000:]}')
@@ -44,6 +62,23 @@ def tool_helpers():
     import _common
 
     return _common
+
+
+def built_once(tmp_path_factory, name, build) -> Path:
+    """A folder that ``build(folder)`` fills once per test run and every worker reads:
+    the first worker to ask builds it while the others wait for it."""
+    if 'PYTEST_XDIST_WORKER' not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name  # the workers' common base
+    with FileLock(f'{folder}.lock'):
+        if not (folder / '.built').exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / '.built').touch()
+    return folder
 
 
 def data_root_options(root, loaders=('train', 'val', 'test')):
@@ -73,30 +108,33 @@ def video_options(root):
 def det_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_detection_set
 
-    root = str(tmp_path_factory.mktemp('synthetic_det'))
-    write_detection_set(root, 'train', num_images=8, seed=0)
-    write_detection_set(root, 'val', num_images=4, seed=1)
-    return root
+    def build(root):
+        write_detection_set(str(root), 'train', num_images=8, seed=0)
+        write_detection_set(str(root), 'val', num_images=4, seed=1)
+
+    return str(built_once(tmp_path_factory, 'synthetic_det', build))
 
 
 @pytest.fixture(scope='session')
 def seg_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_segmentation_set
 
-    root = str(tmp_path_factory.mktemp('synthetic_seg'))
-    write_segmentation_set(root, 'train', num_images=8, seed=0)
-    write_segmentation_set(root, 'val', num_images=4, seed=1)
-    return root
+    def build(root):
+        write_segmentation_set(str(root), 'train', num_images=8, seed=0)
+        write_segmentation_set(str(root), 'val', num_images=4, seed=1)
+
+    return str(built_once(tmp_path_factory, 'synthetic_seg', build))
 
 
 @pytest.fixture(scope='session')
 def video_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_video_set
 
-    root = str(tmp_path_factory.mktemp('synthetic_video'))
-    write_video_set(root, 'train', num_videos=4, seed=0)
-    write_video_set(root, 'val', num_videos=4, seed=1)
-    return root
+    def build(root):
+        write_video_set(str(root), 'train', num_videos=4, seed=0)
+        write_video_set(str(root), 'val', num_videos=4, seed=1)
+
+    return str(built_once(tmp_path_factory, 'synthetic_video', build))
 
 
 @pytest.fixture(scope='session')
@@ -104,10 +142,11 @@ def ov_det_data(tmp_path_factory):
     """An open-vocabulary split: training boxes of base classes only, validation boxes of all."""
     from icar_mm.datasets.synthetic import BASE_CLASSES, write_detection_set
 
-    root = str(tmp_path_factory.mktemp('synthetic_ov_det'))
-    write_detection_set(root, 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
-    write_detection_set(root, 'val', num_images=4, seed=1)
-    return root
+    def build(root):
+        write_detection_set(str(root), 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
+        write_detection_set(str(root), 'val', num_images=4, seed=1)
+
+    return str(built_once(tmp_path_factory, 'synthetic_ov_det', build))
 
 
 # --- models trained once per session, for the tests that use a trained one ------------------
@@ -120,8 +159,10 @@ class Trained:
 
 
 def train(tmp_path_factory, name, config, options) -> Trained:
-    work_dir = tmp_path_factory.mktemp(f'trained_{name}') / name
-    run_tool('tools/train.py', config, '--work-dir', work_dir, '--cfg-options', *options)
+    def build(root):
+        run_tool('tools/train.py', config, '--work-dir', root / name, '--cfg-options', *options)
+
+    work_dir = built_once(tmp_path_factory, f'trained_{name}', build) / name
     checkpoint = (work_dir / 'last_checkpoint').read_text().strip()
     return Trained(config, options, work_dir, checkpoint)
 

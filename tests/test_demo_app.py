@@ -14,7 +14,7 @@ import time
 import urllib.request
 
 import pytest
-from conftest import REPO, TEST_CONFIGS, tool_helpers
+from conftest import REPO, TEST_CONFIGS, tool_env, tool_helpers
 
 CHROMIUM = '/usr/bin/chromium'
 DET = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
@@ -117,13 +117,8 @@ def demo(models, trained_detector):
     """The demo's URL while it runs; the server is stopped afterwards."""
     port = free_port()
     log_path = models / 'server.log'
-    env = dict(
-        os.environ,
-        PYTHONPATH=REPO,
-        OMP_NUM_THREADS='2',
-        GRADIO_TEMP_DIR=str(models / 'gradio'),
-        NO_PROXY='127.0.0.1,localhost',
-        no_proxy='127.0.0.1,localhost',
+    env = tool_env(
+        GRADIO_TEMP_DIR=str(models / 'gradio'), NO_PROXY='127.0.0.1,localhost', no_proxy='127.0.0.1,localhost'
     )
     with open(log_path, 'w') as log:
         proc = subprocess.Popen(

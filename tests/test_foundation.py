@@ -106,3 +106,23 @@ def test_host_fixes_name_the_version_they_were_written_for(monkeypatch):
         'applied anyway',
     ):
         compat._allow_mmengine_checkpoints()
+
+
+def test_configs_are_formatted_once_per_text_as_yapf_formats_them(monkeypatch):
+    from mmengine.config import Config
+    from mmengine.config import config as config_module
+    from yapf.yapflib.yapf_api import FormatCode
+
+    from icar_mm import compat  # noqa: F401  (the fix is in place on import)
+
+    cfg = Config.fromfile(osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py'))
+    calls = []
+    monkeypatch.setattr(config_module, 'FormatCode', lambda text, **kw: calls.append(text) or FormatCode(text, **kw))
+    reference = cfg.pretty_text  # yapf itself, unkept
+    monkeypatch.undo()
+    kept = config_module.FormatCode.formatted
+    kept.clear()
+    assert cfg.pretty_text == reference and cfg.pretty_text == reference
+    assert [text for text, _ in kept] == calls  # formatted once
+    cfg.train_cfg.max_epochs = 7  # another text is formatted anew
+    assert 'max_epochs=7' in cfg.pretty_text and len(kept) == 2

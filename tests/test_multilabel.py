@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, run_tool
+from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, built_once, data_root_options, run_tool
 
 from icar_mm.datasets.synthetic import ALL_CLASSES, write_detection_set
 from icar_mm.evaluation.multilabel import MultiLabelMetric, average_precision, multilabel_metrics
@@ -224,21 +224,19 @@ def test_coco_and_voc_multilabel_targets(tmp_path):
 @pytest.fixture(scope='module')
 def sentence_run(tmp_path_factory):
     """tools/train.py on sentences only (validating on images at the end)."""
-    tmp = tmp_path_factory.mktemp('multilabel')
-    root = tmp / 'data'
-    write_detection_set(str(root), 'train', num_images=8, size=64, seed=0)
-    write_detection_set(str(root), 'val', num_images=6, size=64, seed=1)
-    write_sentence_file(str(root / 'sentences.txt'), SentenceGenerator(ALL_CLASSES).generate(200))
-    data = [f'{name}_dataloader.dataset.data_root={root}/' for name in ('train', 'val', 'test')]
-    out = run_tool(
-        'tools/train.py',
-        osp.join(TEST_CONFIGS, 'tiny_multilabel.py'),
-        '--work-dir',
-        tmp / 'work',
-        '--cfg-options',
-        *data,
-    )
-    assert re.search(r'loss_prompt: [\d.]+ +loss_text: [\d.]+ +loss_transfer', out)
+
+    def build(tmp):
+        root = tmp / 'data'
+        write_detection_set(str(root), 'train', num_images=8, size=64, seed=0)
+        write_detection_set(str(root), 'val', num_images=6, size=64, seed=1)
+        write_sentence_file(str(root / 'sentences.txt'), SentenceGenerator(ALL_CLASSES).generate(200))
+        config = osp.join(TEST_CONFIGS, 'tiny_multilabel.py')
+        run_tool('tools/train.py', config, '--work-dir', tmp / 'work', '--cfg-options', *data_root_options(root))
+
+    tmp = built_once(tmp_path_factory, 'multilabel', build)
+    log = next((tmp / 'work').glob('*/*.log')).read_text()
+    assert re.search(r'loss_prompt: [\d.]+ +loss_text: [\d.]+ +loss_transfer', log)
+    data = data_root_options(tmp / 'data')
     return tmp, data, tmp / 'work' / 'iter_20.pth'
 
 

@@ -7,7 +7,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, run_tool
+from conftest import REPO, THREADS, run_tool
 
 PRETRAIN = osp.join(REPO, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synthetic.py')
 
@@ -163,7 +163,17 @@ def test_shortened_quickstart_runs_three_tasks_and_draws_predictions(tmp_path):
     three tasks with and without it, the table, and pictures with predictions."""
     work = tmp_path / 'quickstart'
     out = run_tool(
-        'tools/quickstart.py', '--work-dir', work, '--pretrain-iters', 8, '--schedule', 0.03, '--examples', 2
+        'tools/quickstart.py',
+        '--work-dir',
+        work,
+        '--pretrain-iters',
+        8,
+        '--schedule',
+        0.03,
+        '--examples',
+        2,
+        '--threads',
+        THREADS,
     )
     summary = json.load(open(work / 'summary.json'))
     rows = {(r['task'], r['pretraining']): r for r in summary['rows']}

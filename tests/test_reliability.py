@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO, TEST_CONFIGS, TINY_TEXT_ENCODER, detection_options, run_tool, tool_helpers
+from conftest import REPO, TEST_CONFIGS, TINY_TEXT_ENCODER, detection_options, run_tool, tool_env, tool_helpers
 
 OV_CONFIG = osp.join(TEST_CONFIGS, 'tiny_ov_mask_rcnn.py')
 CLASSIFIER = 'model.roi_head.bbox_head.classifier'
@@ -53,7 +53,7 @@ def test_two_processes_train_like_one_with_the_same_total_batch(det_data, tmp_pa
     ]
     one, two = str(tmp_path / 'one'), str(tmp_path / 'two')
     run_tool('tools/train.py', OV_CONFIG, '--work-dir', one, '--cfg-options', 'train_dataloader.batch_size=2', *options)
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', PORT=str(free_port()), PYTHON=sys.executable)
+    env = dict(tool_env(PORT=str(free_port()), PYTHON=sys.executable), OMP_NUM_THREADS='1')
     proc = subprocess.run(
         [
             'bash',
