@@ -61,25 +61,21 @@ def _allow_mmengine_checkpoints():
         return read_checkpoint(osp.expanduser(filename), map_location)  # same safety and errors as ours
 
 
-def _tolerate_list_configs_in_metafiles():
-    original = getattr(utils, '_get_cfg_metainfo', None)
+def _wrap_host_function(module, name: str, fix: str, package: str, expected: str, outcome: str, wrap) -> None:
+    """Replace ``module.name`` by ``wrap(original)``, once; warn when the host differs from the one ``fix`` is for."""
+    original = getattr(module, name, None)
     if original is None:  # mmengine reorganised: nothing to wrap
-        _written_for(
-            'mmengine',
-            '0.10.7',
-            "the fix for mmaction2's list-valued metafile configs",
-            'skipped: mmengine.config.utils._get_cfg_metainfo no longer exists',
-        )
+        _written_for('mmengine', '0.10.7', fix, f'skipped: {module.__name__}.{name} no longer exists')
         return
     if getattr(original, '_icar_mm', False):
         return
-    _written_for(
-        'mmaction2',
-        '1.1.0',
-        "the fix for mmaction2's list-valued metafile configs",
-        'applied anyway (it only steps in where mmengine cannot parse a metafile entry)',
-    )
+    _written_for(package, expected, fix, outcome)
+    replacement = wrap(original)
+    replacement._icar_mm = True
+    setattr(module, name, replacement)
 
+
+def _list_configs_in_metafiles(original):
     def get_cfg_metainfo(package_path, cfg_path):
         try:
             return original(package_path, cfg_path)
@@ -93,23 +89,10 @@ def _tolerate_list_configs_in_metafiles():
                             return dict(model, Config=config)
             raise ValueError(f'{cfg_path} has no metafile entry')  # mmengine then tries _base_ paths
 
-    get_cfg_metainfo._icar_mm = True
-    utils._get_cfg_metainfo = get_cfg_metainfo
+    return get_cfg_metainfo
 
 
-def _format_each_config_once():
-    format_code = getattr(config_module, 'FormatCode', None)
-    if format_code is None:  # mmengine reorganised: nothing to wrap
-        _written_for(
-            'mmengine',
-            '0.10.7',
-            'keeping formatted configs',
-            'skipped: mmengine.config.config.FormatCode no longer exists',
-        )
-        return
-    if getattr(format_code, '_icar_mm', False):
-        return
-    _written_for('mmengine', '0.10.7', 'keeping formatted configs', 'applied anyway (yapf output is unchanged)')
+def _format_once(format_code):
     formatted = {}
 
     def format_once(unformatted_source, **options):
@@ -120,11 +103,26 @@ def _format_each_config_once():
             formatted[key] = format_code(unformatted_source, **options)
         return formatted[key]
 
-    format_once._icar_mm = True
     format_once.formatted = formatted
-    config_module.FormatCode = format_once
+    return format_once
 
 
 _allow_mmengine_checkpoints()
-_tolerate_list_configs_in_metafiles()
-_format_each_config_once()
+_wrap_host_function(
+    utils,
+    '_get_cfg_metainfo',
+    "the fix for mmaction2's list-valued metafile configs",
+    'mmaction2',
+    '1.1.0',
+    'applied anyway (it only steps in where mmengine cannot parse a metafile entry)',
+    _list_configs_in_metafiles,
+)
+_wrap_host_function(
+    config_module,
+    'FormatCode',
+    'keeping formatted configs',
+    'mmengine',
+    '0.10.7',
+    'applied anyway (the text yapf formats is unchanged)',
+    _format_once,
+)
