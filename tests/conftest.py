@@ -104,37 +104,45 @@ def video_options(root):
     ]
 
 
+def two_splits(tmp_path_factory, name, write, train: dict, val: dict) -> str:
+    """A train and a val split written by ``write`` (a ``write_*_set``), once per run."""
+
+    def build(root):
+        write(str(root), 'train', **train)
+        write(str(root), 'val', **val)
+
+    return str(built_once(tmp_path_factory, name, build))
+
+
 @pytest.fixture(scope='session')
 def det_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_detection_set
 
-    def build(root):
-        write_detection_set(str(root), 'train', num_images=8, seed=0)
-        write_detection_set(str(root), 'val', num_images=4, seed=1)
-
-    return str(built_once(tmp_path_factory, 'synthetic_det', build))
+    return two_splits(
+        tmp_path_factory, 'synthetic_det', write_detection_set, dict(num_images=8, seed=0), dict(num_images=4, seed=1)
+    )
 
 
 @pytest.fixture(scope='session')
 def seg_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_segmentation_set
 
-    def build(root):
-        write_segmentation_set(str(root), 'train', num_images=8, seed=0)
-        write_segmentation_set(str(root), 'val', num_images=4, seed=1)
-
-    return str(built_once(tmp_path_factory, 'synthetic_seg', build))
+    return two_splits(
+        tmp_path_factory,
+        'synthetic_seg',
+        write_segmentation_set,
+        dict(num_images=8, seed=0),
+        dict(num_images=4, seed=1),
+    )
 
 
 @pytest.fixture(scope='session')
 def video_data(tmp_path_factory):
     from icar_mm.datasets.synthetic import write_video_set
 
-    def build(root):
-        write_video_set(str(root), 'train', num_videos=4, seed=0)
-        write_video_set(str(root), 'val', num_videos=4, seed=1)
-
-    return str(built_once(tmp_path_factory, 'synthetic_video', build))
+    return two_splits(
+        tmp_path_factory, 'synthetic_video', write_video_set, dict(num_videos=4, seed=0), dict(num_videos=4, seed=1)
+    )
 
 
 @pytest.fixture(scope='session')
@@ -142,11 +150,8 @@ def ov_det_data(tmp_path_factory):
     """An open-vocabulary split: training boxes of base classes only, validation boxes of all."""
     from icar_mm.datasets.synthetic import BASE_CLASSES, write_detection_set
 
-    def build(root):
-        write_detection_set(str(root), 'train', num_images=8, seed=0, label_classes=BASE_CLASSES)
-        write_detection_set(str(root), 'val', num_images=4, seed=1)
-
-    return str(built_once(tmp_path_factory, 'synthetic_ov_det', build))
+    train = dict(num_images=8, seed=0, label_classes=BASE_CLASSES)
+    return two_splits(tmp_path_factory, 'synthetic_ov_det', write_detection_set, train, dict(num_images=4, seed=1))
 
 
 # --- models trained once per session, for the tests that use a trained one ------------------
