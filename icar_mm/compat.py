@@ -1,5 +1,5 @@
 """Fixes to the pinned hosts, applied on ``import icar_mm``: two that let them work
-with torch 2.14, and one for speed.
+with torch 2.14, one for speed, and what makes ``icar_mm::`` config paths work.
 
 1. torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, and
    mmengine 0.10.7 passes no ``weights_only``: every checkpoint mmengine
@@ -18,17 +18,35 @@ with torch 2.14, and one for speed.
    Mask R-CNN config, a tenth of a short run on CPU (mmcv#2466). The
    formatting is a pure function of the text, so each text is formatted once.
 
+4. ``_base_ = 'icar_mm::detection/....py'``: mmengine resolves ``pkg::`` config
+   paths only for the packages in its ``MODULE2PACKAGE`` and finds them through
+   ``get_installed_path``, which for an editable install names a folder that does
+   not exist. icar_mm is added to that dict and found where it is imported from;
+   its configs, tools and ``model-index.yml`` are in ``icar_mm/.mim/`` (setup.py).
+   mmengine resolves bases before ``custom_imports``, so a script or config
+   that inherits ``icar_mm::`` configs must ``import icar_mm`` first. mmengine
+   also stamps ``_scope_=<pkg>`` on the typed dicts of such bases; ours are host
+   configs (the host's ``default_scope``, our modules named ``icar_mm.X``), so an
+   ``icar_mm::`` base adds no scope.
+
+``repair_mmaction_metafiles()`` (run by ``scripts/setup.sh``, or ``python -m
+icar_mm.repair_hosts``) mends fix 2 at its source for the hosts' own tools, which parse a
+config before anything can import icar_mm: it rewrites mmaction2's list-valued
+metafile entries in the installed package as one entry per config.
+
 Each fix names the host version it was written for and warns once, naming
 the version found, when another is installed.
 """
 
+import importlib.util
 import os.path as osp
 import warnings
 from importlib import metadata
 
 from mmengine.config import config as config_module
 from mmengine.config import utils
-from mmengine.fileio import load
+from mmengine.config.config import Config
+from mmengine.fileio import dump, load
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoints import read_checkpoint
@@ -72,6 +90,8 @@ def _wrap_host_function(module, name: str, fix: str, package: str, expected: str
     _written_for(package, expected, fix, outcome)
     replacement = wrap(original)
     replacement._icar_mm = True
+    if isinstance(vars(module).get(name), staticmethod):  # a class's static method stays one
+        replacement = staticmethod(replacement)
     setattr(module, name, replacement)
 
 
@@ -90,6 +110,53 @@ def _list_configs_in_metafiles(original):
             raise ValueError(f'{cfg_path} has no metafile entry')  # mmengine then tries _base_ paths
 
     return get_cfg_metainfo
+
+
+def _find_own_package(original):
+    package_dir = osp.dirname(osp.abspath(__file__))
+
+    def get_installed_path(package):
+        if package != 'icar_mm':
+            return original(package)
+        if not osp.isfile(osp.join(package_dir, '.mim', 'model-index.yml')):
+            raise FileNotFoundError(
+                f'icar_mm:: configs are read from {package_dir}/.mim/, which does not exist: it is made when '
+                'icar_mm is installed (pip install icar_mm, or pip install -e . in a checkout, as make setup does).'
+            )
+        return package_dir
+
+    return get_installed_path
+
+
+def _no_scope_for_own_configs(original):
+    def dict_to_config_dict(cfg, scope=None, has_scope=True):
+        return original(cfg, None if scope == 'icar_mm' else scope, has_scope)
+
+    return dict_to_config_dict
+
+
+def repair_mmaction_metafiles() -> list:
+    """Rewrite each metafile entry of the installed mmaction2 whose ``Config`` is a list as one entry
+    per config (what mmengine can read); the files changed."""
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None:  # mmaction2 not installed: nothing to repair
+        return []
+    mim = osp.join(osp.dirname(spec.origin), '.mim')
+    changed = []
+    for meta_path in load(osp.join(mim, 'model-index.yml'))['Import']:
+        path = osp.join(mim, meta_path)
+        meta = load(path)
+        models = meta.get('Models') or []
+        if not any(isinstance(m.get('Config'), list) for m in models):
+            continue
+        meta['Models'] = [
+            dict(m, Config=config)
+            for m in models
+            for config in (m['Config'] if isinstance(m.get('Config'), list) else [m.get('Config')])
+        ]
+        dump(meta, path, sort_keys=False)
+        changed.append(path)
+    return changed
 
 
 def _format_once(format_code):
@@ -125,4 +192,23 @@ _wrap_host_function(
     '0.10.7',
     'applied anyway (the text yapf formats is unchanged)',
     _format_once,
+)
+utils.MODULE2PACKAGE.setdefault('icar_mm', 'icar_mm')
+_wrap_host_function(
+    config_module,
+    'get_installed_path',
+    'finding icar_mm:: configs',
+    'mmengine',
+    '0.10.7',
+    'applied anyway (it answers for icar_mm only)',
+    _find_own_package,
+)
+_wrap_host_function(
+    Config,
+    '_dict_to_config_dict',
+    'icar_mm:: bases without a scope of their own',
+    'mmengine',
+    '0.10.7',
+    'applied anyway (it only changes bases named icar_mm::)',
+    _no_scope_for_own_configs,
 )

@@ -73,6 +73,11 @@ else
     SRC="$BUILD/mmcv-$MMCV_VERSION"
     # torch >= 2.10 headers need C++20; mmcv hard-codes c++14/17.
     sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$SRC/setup.py"
+    # with g++, the ops share one precompiled header (scripts/pch_cxx.sh): ~3x faster, same code
+    if "$CXX" -v 2>&1 | grep -q '^gcc version'; then
+      export PCH_REAL_CXX="$CXX" PCH_HEADER="$SRC/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp"
+      export CXX="$ROOT/scripts/pch_cxx.sh"
+    fi
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" pip_ wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/dist"
     mkdir -p "$WHEEL_DIR"
     cp "$BUILD"/dist/mmcv-*.whl "$WHEEL_DIR/"
@@ -81,13 +86,16 @@ else
   fi
   pip_ install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
   # mmcv's own light dependencies (mmengine pinned here so pip sees mmcv's needs met)
-  pip_ install -q addict packaging pyyaml yapf opencv-python Pillow "$(grep '^mmengine' requirements/runtime.txt)"
+  pip_ install -q addict packaging pyyaml yapf opencv-python Pillow "$(grep '^mmengine' requirements/runtime.txt | sed 's/ *#.*//')"
 fi
 
 # --- hosts, open_clip, icar_mm --------------------------------------------------
 say "installing mmengine, mmdet, mmseg, mmaction2, open_clip and icar_mm (editable)"
 pip_ install -q -r requirements/runtime.txt -r requirements/tests.txt
 pip_ install -q --no-deps --no-build-isolation -e .
+# the hosts' own tools parse configs before anything can import icar_mm: mend mmaction2 1.1.0's
+# malformed metafile in place, so its tools read `mmaction::` bases (icar_mm/compat.py)
+"$PY" -m icar_mm.repair_hosts | sed 's/^/[setup] /'
 
 "$PY" - <<'EOF'
 import mmcv, mmcv.ops, mmdet, mmseg, mmaction, open_clip, torch, icar_mm  # noqa: F401

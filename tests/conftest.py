@@ -54,6 +54,12 @@ def run_tool_failing(*args, timeout=600):
     return proc.stdout + proc.stderr
 
 
+def initialised(module):
+    """``module`` with its pre-trained weights read, as the Runner does when training starts."""
+    module.init_weights()
+    return module
+
+
 def tool_helpers():
     """tools/_common.py, the command-line plumbing the tools share."""
     tools = osp.join(REPO, 'tools')
@@ -192,3 +198,30 @@ def trained_recognizer(tmp_path_factory, video_data):
     return train(
         tmp_path_factory, 'recognizer', osp.join(TEST_CONFIGS, 'tiny_video_swin.py'), video_options(video_data)
     )
+
+
+@pytest.fixture(scope='session')
+def quickstart_run(tmp_path_factory) -> Path:
+    """The quickstart on a shortened schedule, once per session (``quickstart/``, its terminal output in
+    ``terminal.txt``). Then its pre-training file is moved aside (``icar_synthetic.moved.pth``), as when the
+    trained models are passed on: what they need must be in their own checkpoints and configs."""
+
+    def build(folder):
+        work = folder / 'quickstart'
+        out = run_tool(
+            'tools/quickstart.py',
+            '--work-dir',
+            work,
+            '--pretrain-iters',
+            8,
+            '--schedule',
+            0.03,
+            '--examples',
+            2,
+            '--threads',
+            THREADS,
+        )
+        (folder / 'terminal.txt').write_text(out)
+        (work / 'pretrain' / 'icar_synthetic.pth').rename(folder / 'icar_synthetic.moved.pth')
+
+    return built_once(tmp_path_factory, 'quickstart_run', build)

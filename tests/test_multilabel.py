@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, built_once, data_root_options, run_tool
+from conftest import TEST_CONFIGS, TINY_TEXT_ENCODER, built_once, data_root_options, initialised, run_tool
 
 from icar_mm.datasets.synthetic import ALL_CLASSES, write_detection_set
 from icar_mm.evaluation.multilabel import MultiLabelMetric, average_precision, multilabel_metrics
@@ -329,10 +329,10 @@ def test_open_clip_image_encoder_loads_through_the_checkpoint_readers(tmp_path):
     )
     torch.save({'state_dict': {f'image_encoder.visual.{k}': v for k, v in visual.items()}}, tmp_path / 'pvp.pth')
     for name in ('clip.pth', 'pvp.pth'):
-        loaded = OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / name))
+        loaded = initialised(OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / name)))
         assert all(torch.equal(v, visual[k]) for k, v in loaded.visual.state_dict().items())
     torch.save({'model': {'visual_model.projector.weight': torch.randn(4, 8)}}, tmp_path / 'icar.pth')
     with pytest.raises(
         CheckpointError, match=r'icar\.pth \(icar layout\) holds no open_clip image tower.*PooledImageEncoder'
     ):
-        OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))
+        OpenCLIPImageEncoder(model_name=TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth')).init_weights()

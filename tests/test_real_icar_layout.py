@@ -10,7 +10,15 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TEST_CONFIGS, TINY_TOWER, data_root_options, detection_options, run_tool, video_options
+from conftest import (
+    TEST_CONFIGS,
+    TINY_TOWER,
+    data_root_options,
+    detection_options,
+    initialised,
+    run_tool,
+    video_options,
+)
 from real_layout import SWIN
 
 LONG_PROMPT = (
@@ -88,7 +96,7 @@ class Recorded(logging.Handler):
 def test_text_embeddings_equal_the_authors_forward(icar):
     from icar_mm.text import ICARTextEncoder
 
-    encoder = ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['full'])
+    encoder = initialised(ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['full']))
     prompts = ['A Photo of a Red Circle.', 'a video of a person juggling balls.', LONG_PROMPT, 'tree']
     with Recorded() as messages:
         with torch.no_grad():
@@ -109,7 +117,7 @@ def test_text_half_loads_and_image_half_says_what_it_lacks(icar):
     from icar_mm.checkpoints import CheckpointError
     from icar_mm.text import ICARTextEncoder
 
-    text = ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['text_half'])
+    text = initialised(ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['text_half']))
     torch.testing.assert_close(
         text(['a blue square']), authors_text_forward(icar, ['a blue square']), atol=1e-6, rtol=1e-6
     )
@@ -118,13 +126,13 @@ def test_text_half_loads_and_image_half_says_what_it_lacks(icar):
         match=r'icar_image\.pth holds no text tower \(sentence_model\.\*\): '
         r'it is the image half',
     ):
-        ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['image_half'])
+        ICARTextEncoder(model_path=icar['roberta_dir'], checkpoint=icar['image_half']).init_weights()
     with pytest.raises(CheckpointError, match=r'icar_text\.pth holds no image tower.*text half'):
         icar_swin(checkpoint=icar['text_half']).init_weights()
     from icar_mm.text import OpenCLIPTextEncoder
 
     with pytest.raises(CheckpointError, match='holds a Hugging Face.*OpenCLIPTextEncoder.*ICARTextEncoder'):
-        OpenCLIPTextEncoder(TINY_TOWER, checkpoint=icar['full'])
+        OpenCLIPTextEncoder(TINY_TOWER, checkpoint=icar['full']).init_weights()
 
 
 # --- image -----------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pickle
 import open_clip
 import pytest
 import torch
-from conftest import TINY_TEXT_ENCODER, TINY_TOWER
+from conftest import TINY_TEXT_ENCODER, TINY_TOWER, initialised
 
 from icar_mm.checkpoints import CheckpointError, load_text_encoder
 from icar_mm.classifier import TextCosineClassifier, load_class_weights
@@ -26,7 +26,7 @@ def clip_ckpt(tmp_path_factory):
 
 def make_classifier(ckpt=None, **kw):
     kw.setdefault('vocabulary', NAMES)
-    return TextCosineClassifier(text_encoder=dict(TINY_TEXT_ENCODER, checkpoint=ckpt), **kw)
+    return initialised(TextCosineClassifier(text_encoder=dict(TINY_TEXT_ENCODER, checkpoint=ckpt), **kw))
 
 
 # --- vocabularies -------------------------------------------------------------------
@@ -123,12 +123,12 @@ def test_class_weights_equal_open_clip_zero_shot_classifier(clip_ckpt):
 
 def test_text_encoder_loads_icar_layout_and_rejects_bad_checkpoints(clip_ckpt, tmp_path):
     model, path = clip_ckpt
-    enc = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=path)
+    enc = initialised(OpenCLIPTextEncoder(TINY_TOWER, checkpoint=path))
     # iCAR layout: sentence_model.* (text) next to visual_model.* (image side, left out)
     icar = {'sentence_model.' + k[len('tower.') :]: v for k, v in enc.state_dict().items()}
     icar['visual_model.backbone.patch_embed.proj.weight'] = torch.zeros(1)
     torch.save({'model': icar}, tmp_path / 'icar.pth')
-    enc2 = OpenCLIPTextEncoder(TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth'))
+    enc2 = initialised(OpenCLIPTextEncoder(TINY_TOWER, checkpoint=str(tmp_path / 'icar.pth')))
     for (k, a), b in zip(enc.state_dict().items(), enc2.state_dict().values()):
         assert torch.equal(a, b), k
 

@@ -107,13 +107,14 @@ class OpenCLIPImageEncoder(BaseModule):
         self.image_size = cfg['vision_cfg'].get('image_size', 224)
         self.visual = _build_vision_tower(self.embed_dim, cfg['vision_cfg'], quick_gelu=cfg.get('quick_gelu', False))
         self.frozen, self.checkpoint = frozen, checkpoint
-        if checkpoint:
-            load_open_clip_visual(self.visual, checkpoint)
         if frozen:
             self.requires_grad_(False)
 
     def init_weights(self):
-        pass  # weights come from the tower's own init or the checkpoint
+        # pre-trained weights when training starts (a trained model's checkpoint holds them);
+        # otherwise the tower keeps its own init
+        if self.checkpoint:
+            load_open_clip_visual(self.visual, self.checkpoint)
 
     def train(self, mode: bool = True):
         return super().train(mode and not self.frozen)

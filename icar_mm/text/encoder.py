@@ -34,15 +34,16 @@ class _TextEncoderBase(BaseModule):
 
     def _finish_init(self):
         self._loads = 0
-        if self.checkpoint:
-            load_text_encoder(self, self.checkpoint)
         if self.frozen:
             self.requires_grad_(False)
             self.eval()
 
     def init_weights(self):
-        # Weights come from the tower's own init or from `checkpoint`; never re-initialise.
-        pass
+        """Read the pre-trained weights (``checkpoint``). The Runner calls this when training
+        starts; a trained model's own checkpoint holds the tower, so inference never reads
+        the pre-training file. Without a checkpoint the tower keeps its own init."""
+        if self.checkpoint:
+            load_text_encoder(self, self.checkpoint)
 
     def train(self, mode: bool = True):
         return super().train(mode and not self.frozen)
@@ -97,7 +98,8 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
             or one of ours (``tiny-random-clip``: a 2-layer width-64 tower, random
             init, for tests and the synthetic world).
         checkpoint: optional local file: an open_clip / iCAR checkpoint or our
-            own (see :mod:`icar_mm.checkpoints`). Nothing is ever downloaded.
+            own (see :mod:`icar_mm.checkpoints`), read by ``init_weights`` (when
+            training starts). Nothing is ever downloaded.
         frozen: freeze the tower (then class embeddings are cached per vocabulary).
     """
 
@@ -165,14 +167,14 @@ class HFTextEncoder(_TextEncoderBase):
 
     Args:
         model_path: a local directory with the HF ``config.json`` and tokenizer
-            files; weights there are read only when no ``checkpoint`` is given
-            (neither: random init).
+            files; weights there are read by ``init_weights`` only when no
+            ``checkpoint`` is given (neither: random init).
         embed_dim: output size of the projection (256 in iCAR).
         context_length: tokens per prompt (longer prompts are cut, with one warning).
         lowercase: lower-case prompts before tokenising (as iCAR does).
         checkpoint: optional local file with the tower's weights: an iCAR
             checkpoint (``sentence_model.*``), an open_clip one with an HF tower,
-            or our own (see :mod:`icar_mm.checkpoints`).
+            or our own (see :mod:`icar_mm.checkpoints`), read by ``init_weights``.
     """
 
     tower_kind = 'hf'
@@ -205,21 +207,32 @@ class HFTextEncoder(_TextEncoderBase):
         from open_clip.hf_model import HFTextEncoder as OpenCLIPHF
         from open_clip.tokenizer import HFTokenizer
 
-        self.embed_dim, self.context_length = embed_dim, context_length
-        # weights from model_path only without a checkpoint and where it has them (random otherwise)
-        in_dir = any(osp.isfile(osp.join(model_path, f)) for f in HF_WEIGHT_FILES)
+        self.model_path, self.embed_dim, self.context_length = model_path, embed_dim, context_length
+        # built from config.json alone; pre-trained weights are read by init_weights
         self.tower = OpenCLIPHF(
-            model_path,
-            output_dim=embed_dim,
-            pooler_type=pooler,
-            proj_type='linear',
-            pretrained=checkpoint is None and in_dir,
+            model_path, output_dim=embed_dim, pooler_type=pooler, proj_type='linear', pretrained=False
         )
         self.tokenizer = HFTokenizer(
             model_path, context_length=context_length, clean='lower' if lowercase else 'whitespace'
         )
         self._truncation_reported = False
         self._finish_init()
+
+    def init_weights(self):
+        """``checkpoint`` when given; else the Hugging Face weights in ``model_path`` where it has
+        them (the tower's projection stays fresh); else the random init."""
+        if self.checkpoint or not any(osp.isfile(osp.join(self.model_path, f)) for f in HF_WEIGHT_FILES):
+            return super().init_weights()
+        from transformers import AutoModel
+
+        transformer = self.tower.transformer
+        if getattr(self.tower.config, 'is_encoder_decoder', False):  # open_clip keeps the encoder (T5)
+            pretrained = AutoModel.from_pretrained(self.model_path).encoder
+        else:
+            with_pooler = getattr(transformer, 'pooler', None) is not None
+            pretrained = AutoModel.from_pretrained(self.model_path, add_pooling_layer=with_pooler)
+        transformer.load_state_dict(pretrained.state_dict())  # strict: the same config built both
+        self.mark_weights_changed()
 
     def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
         texts = list(texts)
