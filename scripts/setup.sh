@@ -75,10 +75,15 @@ else
     sed -i -E 's/-std=c\+\+1[47]/-std=c++20/g' "$SRC/setup.py"
     # with g++, the ops share one precompiled header (scripts/pch_cxx.sh): ~3x faster, same code
     if "$CXX" -v 2>&1 | grep -q '^gcc version'; then
-      export PCH_REAL_CXX="$CXX" PCH_HEADER="$SRC/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp"
+      export PCH_REAL_CXX="$CXX" PCH_HEADER="$SRC/mmcv/ops/csrc/common/pytorch_cpp_helper.hpp" PCH_AS_IS=pybind.cpp
       export CXX="$ROOT/scripts/pch_cxx.sh"
     fi
+    # meanwhile the rest of the stack installs: pure Python, none of it read by the build (mmcv left out)
+    grep -v '^mmcv' requirements/runtime.txt > "$BUILD/runtime-but-mmcv.txt"
+    pip_ install -q -r "$BUILD/runtime-but-mmcv.txt" -r requirements/tests.txt > "$BUILD/stack.log" 2>&1 &
+    STACK=$!
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" pip_ wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/dist"
+    wait "$STACK" || { cat "$BUILD/stack.log" >&2; die "installing the hosts and tools beside the mmcv build failed (above)"; }
     mkdir -p "$WHEEL_DIR"
     cp "$BUILD"/dist/mmcv-*.whl "$WHEEL_DIR/"
   else

@@ -163,7 +163,7 @@ def _fresh_environment(folder) -> str:
 
 @pytest.mark.slow
 def test_the_wheel_installs_alone_and_user_configs_inherit_its_configs(tmp_path):
-    """Build the wheel from the tracked files, install it without the source tree into a fresh
+    """Build an sdist from the tracked files and the wheel from it, install it without the source tree into a fresh
     environment that reuses the installed stack, and parse, build and train user configs that inherit
     `icar_mm::` configs, from a folder outside the repository."""
     tracked = subprocess.run(['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
@@ -172,18 +172,30 @@ def test_the_wheel_installs_alone_and_user_configs_inherit_its_configs(tmp_path)
         if osp.isfile(osp.join(REPO, name)):
             os.makedirs(source / osp.dirname(name), exist_ok=True)
             shutil.copyfile(osp.join(REPO, name), source / name)
+    # an sdist from the tracked files, then the wheel from that sdist, as a package index would build it
     subprocess.run(
-        [sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', str(source), '-w', 'dist'],
+        [sys.executable, 'setup.py', '-q', 'sdist', '-d', str(tmp_path / 'dist')],
+        cwd=source,
+        check=True,
+        capture_output=True,
+    )
+    (sdist,) = glob.glob(str(tmp_path / 'dist' / 'icar_mm-*.tar.gz'))
+    import tarfile
+    import zipfile
+
+    in_sdist = {name.split('/', 1)[1] for name in tarfile.open(sdist).getnames() if '/' in name}
+    assert {f'icar_mm/.mim/{p}' for p in shipped_configs()} <= in_sdist and 'requirements/runtime.txt' in in_sdist
+    subprocess.run(
+        [sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps', '--no-build-isolation', sdist, '-w', 'dist'],
         cwd=tmp_path,
         check=True,
         capture_output=True,
     )
     (wheel,) = glob.glob(str(tmp_path / 'dist' / 'icar_mm-*.whl'))
-    import zipfile
-
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f'icar_mm/.mim/{p}' for p in shipped_configs()} <= names
     assert {'icar_mm/.mim/model-index.yml', 'icar_mm/.mim/tools/train.py', 'icar_mm/.mim/tools/test.py'} <= names
+    assert not [n for n in names if '__pycache__' in n]
 
     python = _fresh_environment(str(tmp_path / 'env'))
     pip = [sys.executable, '-m', 'pip', '--python', python, 'install', '-q', '--no-deps', '--no-index', wheel]

@@ -113,6 +113,25 @@ def test_text_embeddings_equal_the_authors_forward(icar):
     )
 
 
+def test_hugging_face_weights_in_model_path_are_read_when_training_starts(icar, tmp_path):
+    """Without a checkpoint, the weights transformers saved in ``model_path`` load in ``init_weights``
+    (as the Runner calls it), never when the encoder is built."""
+    import shutil
+
+    from icar_mm.text import ICARTextEncoder
+
+    model_path = str(tmp_path / 'roberta-with-weights')
+    shutil.copytree(icar['roberta_dir'], model_path)
+    icar['roberta'].save_pretrained(model_path)  # transformers' own writer: model.safetensors
+    saved = icar['roberta'].state_dict()
+    encoder = ICARTextEncoder(model_path=model_path)
+    built = encoder.tower.transformer.state_dict()
+    assert any(not torch.equal(built[k], v) for k, v in saved.items()), 'built from config.json alone'
+    encoder.init_weights()
+    loaded = encoder.tower.transformer.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in saved.items())
+
+
 def test_text_half_loads_and_image_half_says_what_it_lacks(icar):
     from icar_mm.checkpoints import CheckpointError
     from icar_mm.text import ICARTextEncoder
