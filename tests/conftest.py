@@ -54,6 +54,16 @@ def run_tool_failing(*args, timeout=600):
     return proc.stdout + proc.stderr
 
 
+def declared_requirements(name: str) -> list:
+    """``requirements/<name>`` as setup.py reads it (its ``parse_requirements``)."""
+    sys.path.insert(0, REPO)
+    try:
+        from setup import parse_requirements
+    finally:
+        sys.path.remove(REPO)
+    return parse_requirements(name)
+
+
 def initialised(module):
     """``module`` with its pre-trained weights read, as the Runner does when training starts."""
     module.init_weights()

@@ -5,10 +5,10 @@ import os.path as osp
 
 import pytest
 from conftest import (
-    REPO,
     TEST_CONFIGS,
     TINY_TEXT_ENCODER,
     data_root_options,
+    declared_requirements,
     detection_options,
     run_tool,
     video_options,
@@ -20,13 +20,11 @@ def test_installed_stack_is_within_the_declared_bounds():
 
     from packaging.requirements import Requirement
 
-    tomllib = pytest.importorskip('tomllib')
-    with open(osp.join(REPO, 'pyproject.toml'), 'rb') as f:
-        for dependency in tomllib.load(f)['project']['dependencies']:
-            requirement = Requirement(dependency)
-            assert requirement.specifier.contains(version(requirement.name), prereleases=True), (
-                f"{requirement.name} {version(requirement.name)} is outside pyproject.toml's {requirement}"
-            )
+    for dependency in declared_requirements('runtime.txt'):
+        requirement = Requirement(dependency)
+        assert requirement.specifier.contains(version(requirement.name), prereleases=True), (
+            f"{requirement.name} {version(requirement.name)} is outside requirements/runtime.txt's {requirement}"
+        )
 
 
 def test_hosts_and_compiled_ops_import():

@@ -50,7 +50,7 @@ else:
     from mmaction.apis import inference_recognizer, init_recognizer
     model = init_recognizer(config, checkpoint, device='cpu')
     icar_mm.set_vocabulary(model, vocabulary)
-    labels = [int(inference_recognizer(model, item).pred_score.argmax())]
+    labels = [int(inference_recognizer(model, item).pred_scores.item.argmax())]
 print('HOST', json.dumps(labels))
 model = icar_mm.init_model(spec['shipped'], checkpoint, vocabulary=vocabulary, device='cpu')
 print('OURS', json.dumps(list(icar_mm.inference(model, item).classes)))
