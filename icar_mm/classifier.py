@@ -326,6 +326,19 @@ class TextCosineClassifier(BaseModule):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``[..., in_channels]`` -> logits ``[..., num_classes (+1 background)]``."""
+        if features.shape[-1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} takes {self.in_channels}-d visual features (in_channels), but got features '
+                f'of shape {tuple(features.shape)}: set in_channels to the width of what reaches the head (the '
+                "neck's channels, or the backbone's last stage)."
+            )
+        if not self.training and not torch.isfinite(features).all():
+            bad = int((~torch.isfinite(features)).any(dim=-1).sum())
+            raise FloatingPointError(
+                f'{type(self).__name__}: {bad} of {features[..., 0].numel()} visual feature vectors hold NaN or '
+                'inf, so their scores would be NaN: the model or its checkpoint is broken upstream of the head '
+                '(check the weights loaded, and the input images for NaN).'
+            )
         if self.projection is not None:
             features = self.projection(features)
         weights = self.class_embeddings().to(features.dtype)

@@ -44,9 +44,12 @@ PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pip, minus the noise of index folders that lack a package
 pip_() { "$PY" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+# installs write no bytecode: Python writes it for each module when first imported, rather than
+# pip compiling every file of torch, transformers and gradio up front (a minute of a cold set-up)
+pip_install() { pip_ install -q --no-compile "$@"; }
 
 say "installing build tools and torch $TORCH_VERSION (skipped when present)"
-pip_ install -q -r requirements/build.txt
+pip_install -r requirements/build.txt
 
 # --- mmcv with compiled ops, built once and cached -----------------------------
 # CUDA ops only where both a CUDA toolkit and a GPU are present.
@@ -80,7 +83,7 @@ else
     fi
     # meanwhile the rest of the stack installs: pure Python, none of it read by the build (mmcv left out)
     grep -v '^mmcv' requirements/runtime.txt > "$BUILD/runtime-but-mmcv.txt"
-    pip_ install -q -r "$BUILD/runtime-but-mmcv.txt" -r requirements/tests.txt > "$BUILD/stack.log" 2>&1 &
+    pip_install -r "$BUILD/runtime-but-mmcv.txt" -r requirements/tests.txt > "$BUILD/stack.log" 2>&1 &
     STACK=$!
     MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" pip_ wheel -q --no-build-isolation --no-deps "$SRC" -w "$BUILD/dist"
     wait "$STACK" || { cat "$BUILD/stack.log" >&2; die "installing the hosts and tools beside the mmcv build failed (above)"; }
@@ -89,15 +92,15 @@ else
   else
     say "reusing cached mmcv wheel from $WHEEL_DIR"
   fi
-  pip_ install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
+  pip_install --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
   # mmcv's own light dependencies (mmengine pinned here so pip sees mmcv's needs met)
-  pip_ install -q addict packaging pyyaml yapf opencv-python Pillow "$(grep '^mmengine' requirements/runtime.txt | sed 's/ *#.*//')"
+  pip_install addict packaging pyyaml yapf opencv-python Pillow "$(grep '^mmengine' requirements/runtime.txt | sed 's/ *#.*//')"
 fi
 
 # --- hosts, open_clip, icar_mm --------------------------------------------------
 say "installing mmengine, mmdet, mmseg, mmaction2, open_clip and icar_mm (editable)"
-pip_ install -q -r requirements/runtime.txt -r requirements/tests.txt
-pip_ install -q --no-deps --no-build-isolation -e .
+pip_install -r requirements/runtime.txt -r requirements/tests.txt
+pip_install --no-deps --no-build-isolation -e .
 # the hosts' own tools parse configs before anything can import icar_mm: mend mmaction2 1.1.0's
 # malformed metafile in place, so its tools read `mmaction::` bases (icar_mm/compat.py)
 "$PY" -m icar_mm.repair_hosts | sed 's/^/[setup] /'

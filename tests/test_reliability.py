@@ -286,6 +286,41 @@ def test_class_weights_of_the_wrong_dimension(tmp_path):
         wide.set_class_weights(str(tmp_path / 'weights.pth'))
 
 
+def test_features_of_the_wrong_width_or_not_finite_are_named():
+    from icar_mm.classifier import TextCosineClassifier
+
+    clf = TextCosineClassifier(text_encoder=TINY_TEXT_ENCODER, vocabulary='synthetic', in_channels=32).eval()
+    assert clf(torch.randn(2, 5, 32)).shape == (2, 5, 16)
+    with pytest.raises(
+        ValueError,
+        match=r'takes 32-d visual features \(in_channels\), but got features of shape '
+        r'\(2, 5, 48\): set in_channels',
+    ):
+        clf(torch.randn(2, 5, 48))
+    features = torch.randn(2, 5, 32)
+    features[1, 3, 7] = float('nan')
+    features[0, 0] = float('inf')
+    with pytest.raises(FloatingPointError, match='2 of 10 visual feature vectors hold NaN or inf'):
+        clf(features)
+
+
+def test_a_context_longer_than_the_towers_positions_is_refused(tmp_path):
+    from real_layout import build_roberta_dir
+
+    from icar_mm.text import HFTextEncoder, ICARTextEncoder
+
+    roberta_dir = build_roberta_dir(str(tmp_path))  # 40 positions, as set by real_layout.ROBERTA
+    with pytest.raises(
+        ValueError,
+        match=r'context_length=77 tokens, but the roberta tower .* has 40 positions, '
+        r'room for 38 tokens; set context_length to at most 38',
+    ):
+        HFTextEncoder(model_path=roberta_dir)
+    encoder = HFTextEncoder(model_path=roberta_dir, context_length=38)
+    assert encoder(['a red circle ' * 30]).shape == (1, 256)  # the longest prompt the tower holds runs
+    assert ICARTextEncoder(model_path=roberta_dir).context_length == 16
+
+
 @pytest.mark.parametrize(
     'content,found', [(b'', 'an empty file'), (b'not an image' * 9, "108 bytes starting with b'not an")]
 )

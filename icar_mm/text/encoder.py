@@ -212,11 +212,27 @@ class HFTextEncoder(_TextEncoderBase):
         self.tower = OpenCLIPHF(
             model_path, output_dim=embed_dim, pooler_type=pooler, proj_type='linear', pretrained=False
         )
+        self._check_context_length()
         self.tokenizer = HFTokenizer(
             model_path, context_length=context_length, clean='lower' if lowercase else 'whitespace'
         )
         self._truncation_reported = False
         self._finish_init()
+
+    def _check_context_length(self) -> None:
+        """Prompts of ``context_length`` tokens must fit the tower's position embeddings (RoBERTa's
+        positions start after its padding index, so it holds two tokens fewer than it has positions)."""
+        config = self.tower.config
+        positions = getattr(config, 'max_position_embeddings', None)
+        if positions is None:
+            return
+        offset = config.pad_token_id + 1 if config.model_type in ('roberta', 'xlm-roberta') else 0
+        if self.context_length > positions - offset:
+            raise ValueError(
+                f'{type(self).__name__}: context_length={self.context_length} tokens, but the {config.model_type} '
+                f'tower of {self.model_path} has {positions} positions, room for {positions - offset} tokens; set '
+                f'context_length to at most {positions - offset} (iCAR reads 16).'
+            )
 
     def init_weights(self):
         """``checkpoint`` when given; else the Hugging Face weights in ``model_path`` where it has
