@@ -44,9 +44,9 @@ PY="$VENV/bin/python"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 # pip, minus the noise of index folders that lack a package
 pip_() { "$PY" -m pip "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
-# installs write no bytecode: Python writes it for each module when first imported, rather than
-# pip compiling every file of torch, transformers and gradio up front (a minute of a cold set-up)
-pip_install() { pip_ install -q --no-compile "$@"; }
+# quiet installs; pip compiles their bytecode (needed: where PYTHONDONTWRITEBYTECODE is set, Python
+# would otherwise recompile torch's modules in every process)
+pip_install() { pip_ install -q "$@"; }
 
 say "installing build tools and torch $TORCH_VERSION (skipped when present)"
 pip_install -r requirements/build.txt

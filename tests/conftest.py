@@ -24,9 +24,12 @@ if WORKERS > 1:
 
 
 def pytest_collection_modifyitems(items):
-    """On several workers the end-to-end runs go first, so that none is left alone at the end."""
+    """On several workers the end-to-end runs go first, so that none is left alone at the end; the longest
+    chain first of all: the shortened quickstart and the tests of the models it trains."""
     if WORKERS > 1:
-        items.sort(key=lambda item: item.get_closest_marker('slow') is None)
+        items.sort(
+            key=lambda item: (item.get_closest_marker('slow') is None, 'quickstart_run' not in item.fixturenames)
+        )
 
 
 def tool_env(**extra):

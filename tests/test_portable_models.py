@@ -100,9 +100,14 @@ def test_trained_models_run_in_the_hosts_tools_without_their_pretraining_file(ta
         vocabulary=vocabulary,
     )
     env = tool_env()
-    env.pop('PYTHONPATH')  # the installed icar_mm, not this checkout's folder on the path
+    env.pop('PYTHONPATH')  # icar_mm as installed (make setup: editable), as a user's folder finds it
     proc = subprocess.run(
-        [sys.executable, '-c', DRIVER, json.dumps(spec)], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, '-c', DRIVER, json.dumps(spec)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
