@@ -11,7 +11,9 @@ Class embeddings:
   * training with ``train_templates='random'``: one random template per class
     per step (from the cached per-template embeddings when the encoder is frozen);
   * trainable text encoder in training: recomputed every step with gradients,
-    chunked over classes with activation checkpointing to bound memory.
+    chunked over classes with activation checkpointing to bound memory; with
+    several processes each encodes about 1/N of the prompts and they gather
+    the embeddings with gradients (as the iCAR authors' video head does).
 Frozen-encoder embeddings are cached per (vocabulary, templates, prompt style,
 encoder weights, device), so the text encoder runs once per vocabulary, never
 per forward.
@@ -26,7 +28,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.dist import broadcast
+from mmengine.dist import broadcast, get_rank, get_world_size
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint as activation_checkpoint
 
@@ -297,7 +299,7 @@ class TextCosineClassifier(BaseModule):
             if not trainable:
                 return self._cached('ensemble', self.templates)
             table = self._prompt_table(self.templates)
-            flat = self.encode_texts([p for row in table for p in row], grad=True)
+            flat = self._encode_shared([p for row in table for p in row])
             return F.normalize(flat.view(len(table), len(self.templates), -1).mean(1), dim=-1)
         choice = torch.randint(
             len(self.templates), (len(self._text_vocabulary()),), generator=self._template_generator()
@@ -306,7 +308,23 @@ class TextCosineClassifier(BaseModule):
             per_template = self._cached('per_template', self.templates)
             return per_template[torch.arange(len(choice)), choice.to(per_template.device)]
         table = self._prompt_table(self.templates)
-        return self.encode_texts([row[i] for row, i in zip(table, choice.tolist())], grad=True)
+        return self._encode_shared([row[i] for row, i in zip(table, choice.tolist())])
+
+    def _encode_shared(self, prompts: Sequence[str]) -> torch.Tensor:
+        """Embeddings of ``prompts`` with gradients through the text encoder. With
+        N processes (the same prompts on every rank) each encodes a contiguous
+        share of about 1/N and the shares are gathered with gradients; the
+        backward sums every rank's gradient of its share, so after the data
+        parallel average every gradient equals one process encoding them all."""
+        world = get_world_size()
+        if world == 1 or len(prompts) < world:  # every rank needs a share, or DDP finds the tower unused
+            return self.encode_texts(prompts, grad=True)
+        sizes = [len(prompts) // world + (r < len(prompts) % world) for r in range(world)]
+        start = sum(sizes[: get_rank()])
+        share = self.encode_texts(prompts[start : start + sizes[get_rank()]], grad=True)
+        padded = F.pad(share, (0, 0, 0, sizes[0] - len(share)))  # all_gather takes equal shapes
+        gathered = _GatherShares.apply(padded).view(world, sizes[0], -1)
+        return torch.cat([gathered[r, :n] for r, n in enumerate(sizes)])
 
     def _template_generator(self) -> torch.Generator:
         """The classifier's own random stream for template choices, seeded alike
@@ -341,7 +359,7 @@ class TextCosineClassifier(BaseModule):
             )
         if self.projection is not None:
             features = self.projection(features)
-        weights = self.class_embeddings().to(features.dtype)
+        weights = self.class_embeddings()
         if self.training:  # what this step scored with (checked across ranks by DistributedCheckHook)
             self.last_class_weights = weights.detach()
         appended = self.background is not None and self.background_class is None
@@ -354,11 +372,15 @@ class TextCosineClassifier(BaseModule):
 
     def logits(self, features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``scale * cos(features, weights) (+ bias)``: features ``[..., embed_dim]``
-        (already in the text space), unit weights ``[C, embed_dim]``."""
-        # normalise and scale the features in one pass: the [C, D] weights are used as cached
-        norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        logits = F.linear(features * (self.scale().to(features.dtype) / norm), weights)
-        return logits + self.bias if self.bias is not None else logits
+        (already in the text space), unit weights ``[C, embed_dim]``. In float32
+        also under autocast: a cosine scaled by 20 to 100 in bfloat16 (8
+        significant bits) would be off by up to a logit."""
+        with torch.autocast(features.device.type, enabled=False):
+            features, weights = features.float(), weights.float()
+            # normalise and scale the features in one pass: the [C, D] weights are used as cached
+            norm = features.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            logits = F.linear(features * (self.scale() / norm), weights)
+            return logits + self.bias if self.bias is not None else logits
 
     # --- export --------------------------------------------------------------------
     @torch.no_grad()
@@ -403,6 +425,26 @@ class TextCosineClassifier(BaseModule):
             f'enriched={self.enriched}, background={self.background}, '
             f'exported={self._exported is not None}'
         )
+
+
+class _GatherShares(torch.autograd.Function):
+    """``all_gather`` of equal-shape shares along dim 0 that gradients flow
+    through: the backward all-reduces (sums) the gradient of the gathered
+    tensor and returns this rank's rows."""
+
+    @staticmethod
+    def forward(ctx, share: torch.Tensor) -> torch.Tensor:
+        parts = [torch.empty_like(share) for _ in range(get_world_size())]
+        torch.distributed.all_gather(parts, share.contiguous())
+        ctx.rows = share.shape[0]
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch.distributed.all_reduce(grad)
+        start = get_rank() * ctx.rows
+        return grad[start : start + ctx.rows]
 
 
 def _check_class_weights(vocab: Vocabulary, emb, path: Optional[str] = None) -> None:

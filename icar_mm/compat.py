@@ -1,5 +1,6 @@
 """Fixes to the pinned hosts, applied on ``import icar_mm``: two that let them work
-with torch 2.14, one for speed, and what makes ``icar_mm::`` config paths work.
+with torch 2.14, one for speed, what makes ``icar_mm::`` config paths work, and
+mixed precision on the CPU (two fixes).
 
 1. torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, and
    mmengine 0.10.7 passes no ``weights_only``: every checkpoint mmengine
@@ -29,6 +30,16 @@ with torch 2.14, one for speed, and what makes ``icar_mm::`` config paths work.
    configs (the host's ``default_scope``, our modules named ``icar_mm.X``), so an
    ``icar_mm::`` base adds no scope.
 
+5. mmengine's ``AmpOptimWrapper`` (the ``amp`` configs, ``tools/train.py --amp``)
+   refuses to run without a GPU, although mmengine's ``autocast`` runs on the
+   CPU in bfloat16. Without an accelerator it is built as for one, with a
+   disabled loss scaler: bfloat16 keeps float32's exponent range and needs no
+   loss scaling.
+6. mmcv's CPU kernels of ``nms`` and ``roi_align`` take float32 only, so a
+   detector under CPU autocast stops in its RPN with "expected scalar type
+   Float but found BFloat16". On the CPU they compute bfloat16 inputs in
+   float32 and return bfloat16, as their GPU kernels do; other devices are untouched.
+
 ``repair_mmaction_metafiles()`` (run by ``scripts/setup.sh``, or ``python -m
 icar_mm.repair_hosts``) mends fix 2 at its source for the hosts' own tools, which parse a
 config before anything can import icar_mm: it rewrites mmaction2's list-valued
@@ -40,13 +51,17 @@ the version found, when another is installed.
 
 import importlib.util
 import os.path as osp
+import sys
 import warnings
 from importlib import metadata
 
+import torch
 from mmengine.config import config as config_module
 from mmengine.config import utils
 from mmengine.config.config import Config
+from mmengine.device import get_device
 from mmengine.fileio import dump, load
+from mmengine.optim import AmpOptimWrapper
 from mmengine.runner.checkpoint import CheckpointLoader
 
 from .checkpoints import read_checkpoint
@@ -174,6 +189,42 @@ def _format_once(format_code):
     return format_once
 
 
+def _amp_on_cpu(original):
+    module = sys.modules[original.__module__]
+
+    def __init__(self, *args, **kwargs):
+        if get_device() != 'cpu':
+            return original(self, *args, **kwargs)
+        accelerator_check = module.is_cuda_available
+        module.is_cuda_available = lambda: True
+        try:
+            with warnings.catch_warnings():  # torch's "GradScaler ... CUDA is not available. Disabling"
+                warnings.simplefilter('ignore', UserWarning)
+                original(self, *args, **kwargs)
+        finally:
+            module.is_cuda_available = accelerator_check
+        self.loss_scaler = torch.amp.GradScaler('cpu', enabled=False)
+
+    return __init__
+
+
+def _float32_kernels_on_cpu(original):
+    def is_bf16_cpu(x):
+        return isinstance(x, torch.Tensor) and x.dtype == torch.bfloat16 and x.device.type == 'cpu'
+
+    def op(*args, **kwargs):
+        if not any(map(is_bf16_cpu, args)):
+            return original(*args, **kwargs)
+        out = original(*(a.float() if is_bf16_cpu(a) else a for a in args), **kwargs)
+
+        def back(x):  # results in the callers' dtype, as on a GPU
+            return x.bfloat16() if isinstance(x, torch.Tensor) and x.is_floating_point() else x
+
+        return tuple(map(back, out)) if isinstance(out, tuple) else back(out)
+
+    return op
+
+
 _allow_mmengine_checkpoints()
 _wrap_host_function(
     utils,
@@ -212,3 +263,29 @@ _wrap_host_function(
     'applied anyway (it only changes bases named icar_mm::)',
     _no_scope_for_own_configs,
 )
+_wrap_host_function(
+    AmpOptimWrapper,
+    '__init__',
+    'mixed precision on the CPU',
+    'mmengine',
+    '0.10.7',
+    'applied anyway (it only steps in without an accelerator)',
+    _amp_on_cpu,
+)
+if importlib.util.find_spec('mmcv.ops') is not None:  # the full mmcv, with its compiled ops
+    import mmcv.ops
+
+    for module, name in (
+        (sys.modules['mmcv.ops.nms'], 'nms'),
+        (mmcv.ops, 'nms'),
+        (sys.modules['mmcv.ops.roi_align'], 'roi_align'),
+    ):
+        _wrap_host_function(
+            module,
+            name,
+            "mmcv's float32 CPU kernels under bfloat16 autocast",
+            'mmcv',
+            '2.0.1',
+            'applied anyway (it only casts bfloat16 CPU tensors)',
+            _float32_kernels_on_cpu,
+        )

@@ -16,7 +16,6 @@ them and never through our own modules or converters:
 """
 
 import argparse
-import os
 import os.path as osp
 import re
 
@@ -45,30 +44,13 @@ AUTHOR_RENAMES = (
 def build_roberta_dir(root: str) -> str:
     """A local RoBERTa model directory: config.json, and the byte-level BPE
     tokenizer's vocab.json and merges.txt."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import RobertaConfig
-
+    from icar_mm.testing import write_roberta_dir
     from icar_mm.text.vocabulary import get_templates, load_vocabulary
 
-    corpus = [
-        t.format(c)
-        for t in get_templates('video28') + get_templates('imagenet80')[:20]
-        for c in load_vocabulary('synthetic').names
-    ]
-    corpus += [
-        f'{n}, {d}' for n, d in zip(load_vocabulary('synthetic').names, load_vocabulary('synthetic').descriptions)
-    ]
-    path = osp.join(root, 'roberta-tiny')
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(
-        corpus, vocab_size=400, min_frequency=1, special_tokens=['<s>', '<pad>', '</s>', '<unk>', '<mask>']
-    )
-    os.makedirs(path, exist_ok=True)
-    bpe.save_model(path)  # vocab.json and merges.txt, the files roberta-base ships
-    RobertaConfig(
-        vocab_size=bpe.get_vocab_size(), pad_token_id=1, bos_token_id=0, eos_token_id=2, **ROBERTA
-    ).save_pretrained(path)
-    return path
+    synthetic = load_vocabulary('synthetic')
+    corpus = [t.format(c) for t in get_templates('video28') + get_templates('imagenet80')[:20] for c in synthetic.names]
+    corpus += [f'{n}, {d}' for n, d in zip(synthetic.names, synthetic.descriptions)]
+    return write_roberta_dir(osp.join(root, 'roberta-tiny'), corpus, **ROBERTA)
 
 
 def authors_text_tower(roberta_dir: str, seed: int = 0):

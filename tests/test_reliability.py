@@ -85,6 +85,75 @@ def test_two_processes_train_like_one_with_the_same_total_batch(det_data, tmp_pa
         assert abs(a - b) <= 0.05 * a, (curve_one, curve_two)
 
 
+def _classifier_and_batch(rank: int):
+    """The same trainable-tower classifier on every rank (same seed), and rank
+    ``rank``'s features and labels."""
+    from icar_mm.classifier import TextCosineClassifier
+
+    torch.manual_seed(0)
+    encoder = dict(TINY_TEXT_ENCODER, frozen=False)
+    classifier = TextCosineClassifier(text_encoder=encoder, vocabulary='synthetic', templates='vild14', in_channels=24)
+    data = torch.Generator().manual_seed(100 + rank)
+    features = torch.randn(6, 24, generator=data)
+    labels = torch.randint(len(classifier.vocabulary), (6,), generator=data)
+    return classifier.train(), features, labels
+
+
+def _text_gradients(classifier):
+    return {n: p.grad.clone() for n, p in classifier.text_encoder.named_parameters() if p.requires_grad}
+
+
+def _shared_encoding_rank(rank: int, port: int, out: str):
+    import torch.distributed as dist
+    import torch.nn.functional as F
+    from torch.nn.parallel import DistributedDataParallel
+
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
+    classifier, features, labels = _classifier_and_batch(rank)
+    encoded = []
+    encode = classifier.encode_texts
+    classifier.encode_texts = lambda texts, grad=False: encoded.append(len(texts)) or encode(texts, grad)
+    model = DistributedDataParallel(classifier)
+    for _ in range(2):  # two steps: two template draws
+        model.zero_grad()
+        F.cross_entropy(model(features), labels).backward()
+    torch.save(
+        dict(weights=classifier.last_class_weights, grads=_text_gradients(classifier), encoded=encoded),
+        osp.join(out, f'rank{rank}.pth'),
+    )
+    dist.destroy_process_group()
+
+
+def test_two_processes_share_the_text_encoding_and_get_the_gradients_of_one(tmp_path):
+    """A trainable text tower on 2 processes (gloo, DDP): each rank encodes half
+    the classes' prompts, yet both score with the class weights one process
+    computes, and the text tower's averaged gradients equal one process's
+    gradient of the averaged loss."""
+    import torch.multiprocessing as mp
+    import torch.nn.functional as F
+
+    mp.spawn(_shared_encoding_rank, args=(free_port(), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f'rank{r}.pth', weights_only=False) for r in range(2)]
+
+    classifier, features0, labels0 = _classifier_and_batch(0)
+    _, features1, labels1 = _classifier_and_batch(1)
+    num_classes = len(classifier.vocabulary)
+    assert ranks[0]['encoded'] == [num_classes // 2] * 2 and ranks[1]['encoded'] == [num_classes - num_classes // 2] * 2
+    for _ in range(2):
+        classifier.zero_grad()
+        logits = classifier(torch.cat([features0, features1]))
+        loss = (F.cross_entropy(logits[:6], labels0) + F.cross_entropy(logits[6:], labels1)) / 2
+        loss.backward()
+    one = _text_gradients(classifier)
+    assert one and all(g.abs().sum() > 0 for g in one.values())
+    for rank in ranks:
+        torch.testing.assert_close(rank['weights'], classifier.last_class_weights, rtol=0, atol=1e-6)
+        assert rank['grads'].keys() == one.keys()
+        for name, grad in one.items():
+            torch.testing.assert_close(rank['grads'][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_template_choices_do_not_depend_on_other_random_draws():
     """Ranks consume the global random stream differently (their own images,
     their own RoI samples); template choices come from the classifier's own

@@ -78,7 +78,8 @@ test_evaluator = val_evaluator
 
 max_epochs = 6
 train_cfg = dict(max_epochs=max_epochs, val_begin=max_epochs, val_interval=max_epochs)
-# no AMP on CPU; the backbone at the head's rate (the host's x0.1 is for long schedules)
+# float32 (bfloat16 autocast is slower on most CPUs); the backbone at the head's rate (the host's
+# x0.1 is for long schedules)
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3), paramwise_cfg=dict(backbone=dict(lr_mult=1.0)))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=20),

@@ -60,6 +60,6 @@ val_dataloader = dict(
 )
 test_dataloader = val_dataloader
 
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))  # no AMP on CPU
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(lr=1e-3))  # float32 (AMP: tests/test_real_size.py)
 train_cfg = dict(max_epochs=1, val_begin=1, val_interval=1)
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
