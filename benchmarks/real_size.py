@@ -4,18 +4,20 @@ tools/test.py, on data written in the real dataset's layout at its real
 resolution, with the text tower of the real architecture at random init
 (RoBERTa-base with a tokenizer trained offline; open_clip ViT-B for the
 open_clip configs). Only data paths, pre-trained weight fields, loop lengths
-and the log interval are overridden.
+and the log interval are overridden, and with ``--max-batch`` a training batch
+that does not fit the machine's memory.
 
     python benchmarks/real_size.py                  # every shipped config, frozen and trainable tower
     python benchmarks/real_size.py --quick          # one config per task, its own tower setting
+    python benchmarks/real_size.py --max-batch 2    # as the README's table (video Swin-B's batch of 8 needs > 24 GB)
     python benchmarks/real_size.py --device cuda    # the same on a GPU (--gpus N: tools/dist_train.sh)
 
 Per config and tower it reports seconds per training iteration (the second:
 the first pays warm-up and, with a frozen tower, the vocabulary's encoding),
-seconds for the test image, peak memory (the process's peak RSS on CPU,
-mmengine's max allocated on CUDA), the share of the step spent in the text
-tower (trainable: 1 - frozen / trainable step time; frozen: none, its class
-embeddings are cached) and the ratio of the step time to the host's own
+seconds for the test image (with a frozen tower; a trained tower tests as
+one), peak memory (the process's peak RSS on CPU, mmengine's max allocated on
+CUDA), the share of the step spent in the text tower (trainable: 1 - frozen /
+trainable step time; frozen: none, its class embeddings are cached) and the ratio of the step time to the host's own
 linear-head config of the same architecture, run in the same invocation.
 Results are appended to ``--out`` as they come (a rerun skips what is there),
 so a long run can be stopped and continued.
@@ -64,6 +66,12 @@ TEXT_ENCODERS = ('icar_mm.ICARTextEncoder', 'icar_mm.HFTextEncoder', 'ICARTextEn
 def shipped_configs():
     root = osp.join(REPO, 'configs')
     return sorted(osp.relpath(p, root) for t in TASKS for p in glob.glob(osp.join(root, t, '*.py')))
+
+
+def tested_only(config: str) -> bool:
+    """A zero-shot transfer config, run by tools/test.py only (the recognition ones inherit
+    their source's training settings); its text tower never trains."""
+    return any(tag in osp.basename(config) for tag in ('zero-shot', '_test-'))
 
 
 def host_of(config: str):
@@ -190,16 +198,22 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
     cfg = load_config(path, work)
     cfg.merge_from_dict(extra or {})
     trains = bool(cfg.get('train_cfg')) and bool(cfg.get('train_dataloader')) and not args.test_only
-    batch = cfg.train_dataloader.batch_size if trains else 1
+    trains = trains and not tested_only(path)
+    batch = config_batch = cfg.train_dataloader.batch_size if trains else 1
+    if trains and args.max_batch and batch > args.max_batch:  # the config's batch does not fit this machine
+        batch = args.max_batch
+        extra = {**(extra or {}), 'train_dataloader.batch_size': batch}
     options = dict(extra or {})
     options.update(write_for_config(cfg, osp.join(root, 'data'), 2 * batch, 1))
     frozen = {'frozen': True, 'trainable': False}.get(tower)
     options.update(weight_overrides(cfg.model, tower_dir, frozen))
+    # every iteration logged with its own time (the log processor's default is a running mean)
     options.update({'test_dataloader.batch_size': 1, 'default_hooks.logger.interval': 1})
+    options['log_processor.window_size'] = 1
     env = dict(os.environ, PYTHONPATH=REPO)
     if args.device == 'cpu':
         env['CUDA_VISIBLE_DEVICES'] = ''
-    row = dict(config=config, tower=tower, device=args.device, gpus=args.gpus, batch=batch)
+    row = dict(config=config, tower=tower, device=args.device, gpus=args.gpus, batch=batch, config_batch=config_batch)
     checkpoint = osp.join(work, 'init.pth')  # configs that never train: the model as built
     if trains:
         launch = ['bash', 'tools/dist_train.sh', path, str(args.gpus)] if args.gpus > 1 else ['tools/train.py', path]
@@ -210,16 +224,18 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
         times, cuda_mib = iteration_stats(osp.join(work, 'train'), 'train')
         row.update(train_s=times, train_wall_s=seconds, train_peak_mib=cuda_mib or rss)
         if code != 0:
-            return dict(row, error=tail(osp.join(work, 'train.out')))
+            return dict(row, error=failure(code, osp.join(work, 'train.out')))
         checkpoint = max(glob.glob(osp.join(work, 'train', '*.pth')), key=osp.getmtime)
     else:
         save_initial(path, options, checkpoint)
+    if trains and tower == 'trainable':  # in eval mode both towers score with the same cached embeddings
+        return row
     cmd = [sys.executable, 'tools/test.py', path, checkpoint, '--work-dir', osp.join(work, 'test')]
     code, rss, seconds = run_measured(cmd + ['--cfg-options', *as_cli(options)], env, osp.join(work, 'test.out'))
     times, cuda_mib = iteration_stats(osp.join(work, 'test'), 'test')
     row.update(test_s=times, test_wall_s=seconds, test_peak_mib=cuda_mib or rss)
     if code != 0:
-        row['error'] = tail(osp.join(work, 'test.out'))
+        row['error'] = failure(code, osp.join(work, 'test.out'))
     return row
 
 
@@ -239,8 +255,12 @@ def save_initial(path, options, checkpoint):
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
 
 
-def tail(path, lines=15):
-    return ''.join(open(path).readlines()[-lines:])
+def failure(code, log, lines=15):
+    """What a failed run left: the end of its log, and the signal that ended it."""
+    text = ''.join(open(log).readlines()[-lines:])
+    if code < 0:  # SIGKILL with nothing logged is the kernel's out-of-memory killer
+        text += f'killed by signal {-code}' + (' (out of memory?)' if code == -9 else '') + '\n'
+    return text
 
 
 # --- the table ------------------------------------------------------------------------
@@ -268,8 +288,9 @@ def table(rows) -> str:
         if step and host:
             ratio = f'{step / host:.2f}'
         peak = max(r.get('train_peak_mib') or 0, r.get('test_peak_mib') or 0) / 1024
-        test = f'{r["test_s"][0]:.1f}' if r.get('test_s') else '-'
-        cells = [config, tower, r['batch'], f'{step:.1f}' if step else '-', test, f'{peak:.1f}', share, ratio]
+        test = f'{r["test_s"][0]:.1f}' if r.get('test_s') else ('as frozen' if tower == 'trainable' else '-')
+        batch = r['batch'] if r['batch'] == r.get('config_batch', r['batch']) else f'{r["batch"]} ({r["config_batch"]})'
+        cells = [config, tower, batch, f'{step:.1f}' if step else '-', test, f'{peak:.1f}', share, ratio]
         if r.get('error'):
             cells[3:5] = ['FAILED', '']
         lines.append('| ' + ' | '.join(str(c) for c in cells) + ' |')
@@ -286,6 +307,9 @@ def main():
     parser.add_argument('--test-only', action='store_true', help='skip training (test iterations only)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--gpus', type=int, default=1, help='processes for training (tools/dist_train.sh)')
+    parser.add_argument(
+        '--max-batch', type=int, help="train at most this batch per process where the config's does not fit memory"
+    )
     parser.add_argument('--work-dir', default='work_dirs/real_size')
     parser.add_argument('--out', help='results JSON (default: WORK_DIR/results.json); a rerun skips its rows')
     args = parser.parse_args()
@@ -297,11 +321,13 @@ def main():
     rows = json.load(open(out)) if osp.exists(out) else []
     done = {(r['config'], r['tower']) for r in rows if not r.get('error')}
     rows = [r for r in rows if (r['config'], r['tower']) in done]
-    # PVP keeps its CLIP towers frozen by design: its configs run as they are
-    jobs = [(c, t, c, {}) for c in configs for t in (['own'] if c.startswith('multilabel/') else towers)]
-    if not args.no_host:
-        hosts = {host[0]: host for host in map(host_of, configs) if host}
-        jobs += [(label, 'host', source, extra) for label, source, extra in hosts.values()]
+    jobs = []  # the quick configs first, each host baseline right after the first config it serves
+    for c in sorted(configs, key=lambda c: c not in QUICK):
+        # PVP keeps its CLIP towers frozen by design, and zero-shot configs only test: they run as they are
+        jobs += [(c, t, c, {}) for t in (['own'] if c.startswith('multilabel/') or tested_only(c) else towers)]
+        host = None if args.no_host else host_of(c)
+        if host and all(job[0] != host[0] for job in jobs):
+            jobs.append((host[0], 'host', host[1], host[2]))
     tower_dir = roberta_base_dir(root)
     for i, (config, tower, source, extra) in enumerate(jobs, 1):
         if (config, tower) in done:

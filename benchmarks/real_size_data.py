@@ -126,7 +126,7 @@ def save_jpg(path, rgb):
 def save_png(path, label, palette=None):
     """A uint8 label map: greyscale, or a palette PNG (VOC's SegmentationClass) read back as indices."""
     os.makedirs(osp.dirname(path), exist_ok=True)
-    png = Image.fromarray(label.astype(np.uint8), 'L')
+    png = Image.fromarray(label.astype(np.uint8))
     if palette is not None:
         png = png.convert('P')
         png.putpalette(palette.ravel().tolist())

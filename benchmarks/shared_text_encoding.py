@@ -39,7 +39,8 @@ def step_times(rank, world, port, args, tower_dir, out):
         else dict(type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip', frozen=False)
     )
     names = load_vocabulary('kinetics400').names[: args.classes]
-    classifier = TextCosineClassifier(text_encoder=encoder, vocabulary=names, templates='video28').train()
+    classifier = TextCosineClassifier(text_encoder=encoder, vocabulary=names, templates='video28', enriched=False)
+    classifier.train()
 
     def step():
         classifier.zero_grad()

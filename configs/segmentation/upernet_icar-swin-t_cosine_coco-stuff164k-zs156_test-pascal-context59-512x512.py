@@ -11,6 +11,8 @@ _base_ = [
 model = dict(
     data_preprocessor=dict(size=(512, 512)), test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341))
 )
+# test only: no training loop (mmengine builds none of train_dataloader / train_cfg / optim_wrapper)
+train_dataloader = None
 test_cfg = dict(type='TestLoop')
 val_cfg = dict(type='ValLoop')
 test_evaluator = dict(type='icar_mm.OVIoUMetric', classwise=True)
