@@ -350,7 +350,8 @@ class TextCosineClassifier(BaseModule):
                 f'of shape {tuple(features.shape)}: set in_channels to the width of what reaches the head (the '
                 "neck's channels, or the backbone's last stage)."
             )
-        if not self.training and not torch.isfinite(features).all():
+        # the check reads values, which an export (a traced graph) cannot
+        if not self.training and not torch.compiler.is_compiling() and not torch.isfinite(features).all():
             bad = int((~torch.isfinite(features)).any(dim=-1).sum())
             raise FloatingPointError(
                 f'{type(self).__name__}: {bad} of {features[..., 0].numel()} visual feature vectors hold NaN or '

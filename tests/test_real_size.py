@@ -55,6 +55,7 @@ def test_amp_configs_train_in_bfloat16_on_the_cpu(task, request, tmp_path):
     cfg.merge_from_dict({f'train_cfg.{k}': v for k, v in dict(loop, val_interval=100).items()})
     cfg.merge_from_dict({f'model.{head}.classifier.text_encoder.frozen': False})
     cfg.optim_wrapper.type, cfg.optim_wrapper.loss_scale = 'AmpOptimWrapper', 'dynamic'  # what --amp sets
+    cfg.optim_wrapper.dtype = 'bfloat16'  # also where this CPU emulates it (see the next test)
     runner = build_runner(cfg)
     dtypes = {'patch embedding': set(), 'logits': set()}
     runner.model.backbone.patch_embed.register_forward_hook(
@@ -75,3 +76,24 @@ def test_amp_configs_train_in_bfloat16_on_the_cpu(task, request, tmp_path):
     after = tower.state_dict()
     assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
     assert any(not torch.equal(before[k], after[k]) for k in before)  # the trainable tower was updated
+
+
+@pytest.mark.parametrize('slowdown', [1.0, 400.0])
+def test_amp_trains_in_float32_where_the_cpu_emulates_bfloat16(slowdown, monkeypatch):
+    """Where bfloat16 matmuls are many times slower than float32 (a CPU without
+    bfloat16 instructions), an AmpOptimWrapper with no dtype runs its steps in
+    float32; elsewhere, or with dtype='bfloat16', in bfloat16."""
+    from mmengine.optim import AmpOptimWrapper
+
+    import icar_mm.compat
+
+    monkeypatch.setattr(icar_mm.compat, 'bfloat16_slowdown', lambda: slowdown)
+    model = torch.nn.Linear(8, 8)
+
+    def step_dtype(**options):
+        wrapper = AmpOptimWrapper(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **options)
+        with wrapper.optim_context(model):
+            return model(torch.randn(2, 8)).dtype
+
+    assert step_dtype() == (torch.float32 if slowdown > 4 else torch.bfloat16)
+    assert step_dtype(dtype='bfloat16') == torch.bfloat16
