@@ -95,6 +95,7 @@ if __name__ == '__main__':
             'tests': parse_requirements('tests.txt'),
             'demo': parse_requirements('demo.txt'),
             'video': parse_requirements('optional.txt'),
+            'deploy': parse_requirements('deploy.txt'),
         },
         classifiers=[
             'Development Status :: 4 - Beta',

@@ -20,6 +20,7 @@ per forward.
 """
 
 import base64
+import contextlib
 import json
 import math
 from collections import OrderedDict
@@ -290,6 +291,17 @@ class TextCosineClassifier(BaseModule):
             return text
         bg = self._background_weight().to(text)[None]
         return torch.cat([text[:pos], bg, text[pos:]])
+
+    @contextlib.contextmanager
+    def scoring_with(self, embeddings: torch.Tensor):
+        """Score with the ``[C, embed_dim]`` class weights ``embeddings`` inside
+        the block (e.g. a graph input, or constants, of an ONNX export)."""
+        saved = self._exported
+        self._exported = embeddings
+        try:
+            yield self
+        finally:
+            self._exported = saved
 
     def _text_class_embeddings(self) -> torch.Tensor:
         if not self.training:

@@ -1,0 +1,208 @@
+"""ONNX export of icar_mm segmentors and recognisers, with the vocabulary baked
+in or given at run time.
+
+After the text encoder has run, a vocabulary is a ``[C, D]`` matrix of class
+embeddings. An export either holds that matrix as constants (the vocabulary
+the model had when exported) or takes it as its second input,
+``class_embeddings``, so that a deployed model changes its classes without
+being exported again: :func:`save_class_embeddings` (``tools/deployment/
+export_onnx.py --class-embeddings FILE.npz``) writes that matrix for any
+vocabulary, with the class names, as numpy reads it.
+
+Graphs take images as the host pipelines hand them to the model's data
+pre-processor, before normalisation: float RGB values in 0-255, at the size
+written next to the model (``<model>.json``: task, inputs, outputs, mean, std,
+size, classes). Normalisation and the channel order the model was trained with
+are inside the graph.
+
+    segmentation  image [1, 3, H, W]             -> seg_logits [1, C, H, W], labels [1, H, W]
+    recognition   clips [V, 3, T, H, W] (views)  -> scores [C] (views averaged as the head's
+                                                    average_clips says)
+
+The graphs are built by ``torch.onnx.export`` (its ``torch.export``-based
+exporter) from the models' own modules: ``encode_decode`` of the segmentor,
+``extract_feat`` and the head's forward and ``average_clip`` of the recogniser.
+"""
+
+import json
+import os
+import os.path as osp
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+
+from .apis.inference import task_of
+from .apis.vocabulary import _bare
+from .classifier import TextCosineClassifier
+
+OPSET = 18
+# task -> (the classifier that scores at inference, input names, output names)
+GRAPHS = {
+    'segmentation': ('decode_head.classifier', ('image',), ('seg_logits', 'labels')),
+    'recognition': ('cls_head.classifier', ('clips',), ('scores',)),
+}
+
+
+def _classifier(model, task: str) -> TextCosineClassifier:
+    path = GRAPHS[task][0]
+    try:
+        classifier = model.get_submodule(path)
+    except AttributeError:
+        classifier = None
+    if not isinstance(classifier, TextCosineClassifier):
+        raise ValueError(
+            f'Only icar_mm models export with a vocabulary: this {task} model has no text-generated classifier at '
+            f'{path!r} (found {type(classifier).__name__}).'
+        )
+    return classifier
+
+
+class _Normalise(nn.Module):
+    """RGB 0-255 (channels in dim 1) -> what the model's data pre-processor hands the model."""
+
+    def __init__(self, preprocessor, task: str):
+        super().__init__()
+        shape = (3, 1, 1) if task == 'segmentation' else (3, 1, 1, 1)
+        self.register_buffer('mean', preprocessor.mean.detach().reshape(shape).clone())
+        self.register_buffer('std', preprocessor.std.detach().reshape(shape).clone())
+        # images load as BGR and are converted by bgr_to_rgb; decoded video frames are RGB and to_rgb
+        # would swap them: where the model sees BGR, the graph swaps its RGB input
+        if task == 'segmentation':
+            self.flip = not preprocessor.channel_conversion
+        else:
+            self.flip = bool(preprocessor.to_rgb)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return ((rgb.flip(1) if self.flip else rgb) - self.mean) / self.std
+
+
+class ExportGraph(nn.Module):
+    """The forward an export traces: pre-processing, the model, its outputs;
+    class weights from the second input, or the constants ``embeddings``."""
+
+    def __init__(self, model, task: str, embeddings: Optional[torch.Tensor] = None):
+        super().__init__()
+        self.model, self.task = model, task
+        self.classifier = _classifier(model, task)
+        self.normalise = _Normalise(model.data_preprocessor, task)
+        if embeddings is not None:
+            self.register_buffer('embeddings', embeddings.detach().clone())
+        else:
+            self.embeddings = None
+
+    def forward(self, inputs: torch.Tensor, class_embeddings: Optional[torch.Tensor] = None):
+        weights = class_embeddings if class_embeddings is not None else self.embeddings
+        with self.classifier.scoring_with(weights):
+            x = self.normalise(inputs)
+            if self.task == 'segmentation':
+                size = tuple(inputs.shape[2:])
+                meta = [dict(img_shape=size, pad_shape=size, ori_shape=size)]
+                logits = self.model.encode_decode(x, meta)
+                return logits, logits.argmax(1)
+            feats, kwargs = self.model.extract_feat(x[None], test_mode=True)
+            scores = self.model.cls_head(feats, **kwargs)
+            return self.model.cls_head.average_clip(scores, num_segs=inputs.shape[0])[0]
+
+
+def example_input(model, task: str, size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    """An input of the shape the export fixes: one image at ``size`` (default:
+    the pre-processor's, e.g. the crop size) or the views of one clip as the
+    test pipeline makes them (``SampleFrames`` clips x crops, ``clip_len`` frames)."""
+    cfg = model.cfg
+    if task == 'segmentation':
+        size = size or model.data_preprocessor.size or (512, 512)
+        return torch.rand(1, 3, *size) * 255
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    frames = next(t for t in pipeline if t['type'] == 'SampleFrames')
+    crops = {'ThreeCrop': 3, 'TenCrop': 10}
+    views = frames.get('num_clips', 1) * max([crops.get(t['type'], 1) for t in pipeline])
+    crop = next((t.get('crop_size') for t in pipeline if 'crop_size' in t), 224)
+    crop = size or ((crop, crop) if isinstance(crop, int) else tuple(crop))
+    return torch.rand(views, 3, frames['clip_len'], *crop) * 255
+
+
+def export_onnx(
+    model,
+    path: str,
+    vocabulary_input: bool = False,
+    size: Optional[Tuple[int, int]] = None,
+) -> dict:
+    """Export ``model`` (from :func:`icar_mm.init_model`, with the vocabulary to
+    bake in already set) to ``path`` and write ``<path>.json`` beside it.
+
+    Args:
+        vocabulary_input: the class embeddings are the graph's second input
+            (``[C, embed_dim]``, any C) instead of constants.
+        size: the input's (H, W); default as :func:`example_input`.
+
+    Returns:
+        What ``<path>.json`` holds.
+    """
+    import onnx
+
+    model = _bare(model).eval()
+    task = task_of(model)
+    if task not in GRAPHS:
+        raise ValueError(f'ONNX export handles {sorted(GRAPHS)} models; this one is a {task} model.')
+    classifier = _classifier(model, task)
+    with torch.no_grad():
+        embeddings = classifier.class_embeddings().detach().clone()
+    graph = ExportGraph(model, task, None if vocabulary_input else embeddings).eval()
+    example = example_input(model, task, size)
+    _, inputs, outputs = GRAPHS[task]
+    args, shapes = (example,), {'inputs': None}
+    if vocabulary_input:
+        args += (embeddings,)
+        shapes['class_embeddings'] = {0: torch.export.Dim('classes', min=2)}
+        inputs += ('class_embeddings',)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            graph,
+            args,
+            path,
+            input_names=list(inputs),
+            output_names=list(outputs),
+            dynamic_shapes=shapes,
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
+    onnx.checker.check_model(path)
+    info = dict(
+        task=task,
+        inputs={name: list(arg.shape) for name, arg in zip(inputs, args)},
+        outputs=list(outputs),
+        input_format='float RGB values in 0-255, resized to the input shape',
+        mean=graph.normalise.mean.flatten().tolist(),
+        std=graph.normalise.std.flatten().tolist(),
+        embed_dim=classifier.embed_dim,
+        vocabulary='input' if vocabulary_input else 'baked',
+    )
+    if vocabulary_input:  # the classes are whatever embeddings it is fed
+        info['inputs']['class_embeddings'] = ['C', classifier.embed_dim]
+    else:
+        info['classes'] = list(classifier.class_names)
+    with open(path + '.json', 'w') as f:
+        json.dump(info, f, indent=1)
+    return info
+
+
+def class_embeddings_of(model) -> Tuple[list, 'np.ndarray']:  # noqa: F821
+    """(class names, ``[C, D]`` float32 class embeddings) that ``model``'s
+    inference classifier scores with now (its vocabulary as set)."""
+    model = _bare(model).eval()
+    classifier = _classifier(model, task_of(model))
+    with torch.no_grad():
+        return list(classifier.class_names), classifier.class_embeddings().float().cpu().numpy()
+
+
+def save_class_embeddings(path: str, model) -> None:
+    """``path`` (.npz): ``embeddings`` ``[C, D]`` float32 and ``classes``, the
+    input a ``vocabulary_input`` export takes for ``model``'s vocabulary."""
+    import numpy as np
+
+    names, embeddings = class_embeddings_of(model)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    np.savez(path, embeddings=embeddings, classes=np.array(names))

@@ -1,0 +1,126 @@
+"""ONNX export (icar_mm/deployment.py, tools/deployment/export_onnx.py) of the
+session-trained segmentor and recogniser, run in onnxruntime against the
+hosts' own inference (mmseg's inference_model, mmaction's
+inference_recognizer) on the same files: baked vocabularies, and a
+vocabulary-input graph fed the class embeddings of a new vocabulary."""
+
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+from conftest import run_tool
+
+pytest.importorskip('onnxruntime')
+
+NOVEL = 'synthetic:novel'
+
+
+def session(path):
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+
+
+def first_file(folder, suffix):
+    import glob
+
+    return sorted(glob.glob(osp.join(folder, '**', f'*{suffix}'), recursive=True))[0]
+
+
+@pytest.mark.slow
+def test_segmentor_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_segmentor, seg_data, tmp_path):
+    """The tool's vocabulary-input export and a baked export of a new
+    vocabulary: logits within 1e-4 of mmseg's inference_model on the same
+    image (read by the same pipeline, RGB), the same label map, and the
+    input graph fed the new vocabulary's embeddings (the tool's .npz) equals
+    the baked export of that vocabulary."""
+    from mmseg.apis import inference_model
+
+    from icar_mm.apis import init_model
+    from icar_mm.deployment import export_onnx
+
+    ckpt, config = trained_segmentor.checkpoint, trained_segmentor.config
+    onnx_in, vocab = tmp_path / 'seg_input.onnx', tmp_path / 'novel.npz'
+    run_tool('tools/deployment/export_onnx.py', config, ckpt, '--out', onnx_in, '--vocabulary-input')
+    run_tool('tools/deployment/export_onnx.py', config, ckpt, '--class-embeddings', vocab, '--vocabulary', NOVEL)
+    info = json.loads(open(f'{onnx_in}.json').read())
+    assert info['task'] == 'segmentation' and info['vocabulary'] == 'input' and 'classes' not in info
+    _, _, h, w = info['inputs']['image']
+
+    image = first_file(seg_data, '.jpg')
+    bgr = cv2.resize(cv2.imread(image), (w, h))  # at the graph's size, so mmseg's pipeline resizes nothing
+    cv2.imwrite(str(tmp_path / 'image.png'), bgr)
+    rgb = bgr[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None].copy()
+
+    model = init_model(config, ckpt, device='cpu')
+    reference = inference_model(model, str(tmp_path / 'image.png')).seg_logits.data.numpy()
+    from icar_mm.deployment import class_embeddings_of
+
+    _, own = class_embeddings_of(model)
+    logits, labels = session(onnx_in).run(None, {'image': rgb, 'class_embeddings': own})
+    assert logits.shape == (1, len(own), h, w)
+    np.testing.assert_allclose(logits[0], reference, atol=1e-4, rtol=0)
+    assert (labels[0] == reference.argmax(0)).mean() > 0.999  # ties may break either way
+
+    novel = np.load(vocab)
+    assert len(novel['classes']) == 4 and novel['embeddings'].shape == (4, own.shape[1])
+    model = init_model(config, ckpt, vocabulary=NOVEL, device='cpu')
+    novel_reference = inference_model(model, str(tmp_path / 'image.png')).seg_logits.data.numpy()
+    baked = export_onnx(model, str(tmp_path / 'seg_novel.onnx'))
+    assert baked['classes'] == list(novel['classes']) and baked['vocabulary'] == 'baked'
+    (from_input, _), (from_baked, _) = (
+        session(onnx_in).run(None, {'image': rgb, 'class_embeddings': novel['embeddings']}),
+        session(tmp_path / 'seg_novel.onnx').run(None, {'image': rgb}),
+    )
+    np.testing.assert_allclose(from_input, from_baked, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(from_baked[0], novel_reference, atol=1e-4, rtol=0)
+
+
+@pytest.mark.slow
+def test_recognizer_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_recognizer, video_data, tmp_path):
+    """The views of one clip as the test pipeline makes them (clips x crops):
+    view-averaged scores within 1e-4 of mmaction's inference_recognizer on the
+    same video, for the checkpoint's vocabulary through the input graph and a
+    new one baked in."""
+    from mmaction.apis import inference_recognizer
+    from mmengine.dataset import Compose
+
+    from icar_mm.apis import init_model
+    from icar_mm.deployment import class_embeddings_of, export_onnx
+
+    ckpt, config = trained_recognizer.checkpoint, trained_recognizer.config
+    video = first_file(video_data, '.mp4')
+    model = init_model(config, ckpt, device='cpu')
+    reference = inference_recognizer(model, video).pred_scores.item.numpy()
+    views = Compose(model.cfg.test_pipeline)(dict(filename=video, label=-1, start_index=0, modality='RGB'))
+    clips = views['inputs'].float().numpy()
+
+    info = export_onnx(model, str(tmp_path / 'rec_input.onnx'), vocabulary_input=True)
+    assert info['inputs']['clips'] == list(clips.shape)
+    names, own = class_embeddings_of(model)
+    (scores,) = session(tmp_path / 'rec_input.onnx').run(None, {'clips': clips, 'class_embeddings': own})
+    assert scores.shape == (len(names),)
+    np.testing.assert_allclose(scores, reference, atol=1e-4, rtol=0)
+
+    model = init_model(config, ckpt, vocabulary=NOVEL, device='cpu')
+    novel_reference = inference_recognizer(model, video).pred_scores.item.numpy()
+    export_onnx(model, str(tmp_path / 'rec_novel.onnx'))
+    (baked,) = session(tmp_path / 'rec_novel.onnx').run(None, {'clips': clips})
+    _, novel = class_embeddings_of(model)
+    (from_input,) = session(tmp_path / 'rec_input.onnx').run(None, {'clips': clips, 'class_embeddings': novel})
+    np.testing.assert_allclose(baked, novel_reference, atol=1e-4, rtol=0)
+    np.testing.assert_allclose(from_input, baked, atol=1e-5, rtol=0)
+
+
+def test_export_refuses_a_model_without_a_text_generated_classifier():
+    """A host model (mmseg's linear UPerHead) cannot take a vocabulary: the error names what is missing."""
+    import torch.nn as nn
+
+    from icar_mm.deployment import _classifier
+
+    model = nn.Module()
+    model.decode_head = nn.Module()
+    with pytest.raises(ValueError, match='no text-generated classifier'):
+        _classifier(model, 'segmentation')
