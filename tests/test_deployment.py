@@ -39,7 +39,7 @@ def test_segmentor_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_s
     from mmseg.apis import inference_model
 
     from icar_mm.apis import init_model
-    from icar_mm.deployment import export_onnx
+    from icar_mm.deployment import class_embeddings_of, export_onnx
 
     ckpt, config = trained_segmentor.checkpoint, trained_segmentor.config
     onnx_in, vocab = tmp_path / 'seg_input.onnx', tmp_path / 'novel.npz'
@@ -49,15 +49,14 @@ def test_segmentor_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_s
     assert info['task'] == 'segmentation' and info['vocabulary'] == 'input' and 'classes' not in info
     _, _, h, w = info['inputs']['image']
 
-    image = first_file(seg_data, '.jpg')
-    bgr = cv2.resize(cv2.imread(image), (w, h))  # at the graph's size, so mmseg's pipeline resizes nothing
-    cv2.imwrite(str(tmp_path / 'image.png'), bgr)
+    source = first_file(seg_data, '.jpg')
+    bgr = cv2.resize(cv2.imread(source), (w, h))  # at the graph's size, so mmseg's pipeline resizes nothing
+    image = tmp_path / 'image.png'
+    cv2.imwrite(str(image), bgr)
     rgb = bgr[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None].copy()
 
     model = init_model(config, ckpt, device='cpu')
-    reference = inference_model(model, str(tmp_path / 'image.png')).seg_logits.data.numpy()
-    from icar_mm.deployment import class_embeddings_of
-
+    reference = inference_model(model, str(image)).seg_logits.data.numpy()
     _, own = class_embeddings_of(model)
     logits, labels = session(onnx_in).run(None, {'image': rgb, 'class_embeddings': own})
     assert logits.shape == (1, len(own), h, w)
@@ -67,7 +66,7 @@ def test_segmentor_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_s
     novel = np.load(vocab)
     assert len(novel['classes']) == 4 and novel['embeddings'].shape == (4, own.shape[1])
     model = init_model(config, ckpt, vocabulary=NOVEL, device='cpu')
-    novel_reference = inference_model(model, str(tmp_path / 'image.png')).seg_logits.data.numpy()
+    novel_reference = inference_model(model, str(image)).seg_logits.data.numpy()
     baked = export_onnx(model, str(tmp_path / 'seg_novel.onnx'))
     assert baked['classes'] == list(novel['classes']) and baked['vocabulary'] == 'baked'
     (from_input, _), (from_baked, _) = (
@@ -76,6 +75,15 @@ def test_segmentor_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_s
     )
     np.testing.assert_allclose(from_input, from_baked, atol=1e-5, rtol=0)
     np.testing.assert_allclose(from_baked[0], novel_reference, atol=1e-4, rtol=0)
+
+    # the onnxruntime-only example: the new vocabulary's classes, by area, as the graph labels them
+    out = tmp_path / 'onnx_out'
+    run_tool('tools/deployment/onnx_infer.py', onnx_in, image, '--class-embeddings', vocab, '--out-dir', out)
+    segments = json.loads((out / 'segments.json').read_text())
+    assert segments['classes'] == list(novel['classes'])
+    found = {s['name'] for s in segments['images'][str(image)]}
+    assert found == {str(novel['classes'][c]) for c in np.unique(from_input.argmax(1))}
+    assert cv2.imread(str(out / 'vis' / 'image.png')).shape == bgr.shape
 
 
 @pytest.mark.slow
