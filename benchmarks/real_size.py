@@ -4,13 +4,13 @@ tools/test.py, on data written in the real dataset's layout at its real
 resolution, with the text tower of the real architecture at random init
 (RoBERTa-base with a tokenizer trained offline; open_clip ViT-B for the
 open_clip configs). Only data paths, pre-trained weight fields, loop lengths
-and the log interval are overridden, and with ``--max-batch`` a training batch
+and the log interval are overridden, and with ``--batch`` a training batch
 that does not fit the machine's memory.
 
-    python benchmarks/real_size.py                  # every shipped config, frozen and trainable tower
-    python benchmarks/real_size.py --quick          # one config per task, its own tower setting
-    python benchmarks/real_size.py --max-batch 2    # as the README's table (video Swin-B's batch of 8 needs > 24 GB)
-    python benchmarks/real_size.py --device cuda    # the same on a GPU (--gpus N: tools/dist_train.sh)
+    python benchmarks/real_size.py                       # every shipped config, frozen and trainable tower
+    python benchmarks/real_size.py --quick               # one config per task, its own tower setting
+    python benchmarks/real_size.py --batch p244-w877=2   # the README's table (video Swin-B's 8 clips need > 24 GB)
+    python benchmarks/real_size.py --device cuda         # the same on a GPU (--gpus N: tools/dist_train.sh)
 
 Per config and tower it reports seconds per training iteration (the second:
 the first pays warm-up and, with a frozen tower, the vocabulary's encoding),
@@ -200,9 +200,10 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
     trains = bool(cfg.get('train_cfg')) and bool(cfg.get('train_dataloader')) and not args.test_only
     trains = trains and not tested_only(path)
     batch = config_batch = cfg.train_dataloader.batch_size if trains else 1
-    if trains and args.max_batch and batch > args.max_batch:  # the config's batch does not fit this machine
-        batch = args.max_batch
-        extra = {**(extra or {}), 'train_dataloader.batch_size': batch}
+    for pattern, size in args.batch:  # where the config's batch does not fit this machine's memory
+        if trains and pattern in osp.basename(path):
+            batch = size
+            extra = {**(extra or {}), 'train_dataloader.batch_size': batch}
     options = dict(extra or {})
     options.update(write_for_config(cfg, osp.join(root, 'data'), 2 * batch, 1))
     frozen = {'frozen': True, 'trainable': False}.get(tower)
@@ -308,7 +309,12 @@ def main():
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--gpus', type=int, default=1, help='processes for training (tools/dist_train.sh)')
     parser.add_argument(
-        '--max-batch', type=int, help="train at most this batch per process where the config's does not fit memory"
+        '--batch',
+        nargs='+',
+        default=[],
+        type=lambda text: (text.rsplit('=', 1)[0], int(text.rsplit('=', 1)[1])),
+        metavar='PATTERN=N',
+        help="train configs whose file name holds PATTERN at N per process (theirs does not fit this machine's memory)",
     )
     parser.add_argument('--work-dir', default='work_dirs/real_size')
     parser.add_argument('--out', help='results JSON (default: WORK_DIR/results.json); a rerun skips its rows')
@@ -334,6 +340,8 @@ def main():
             continue
         print(f'[{i}/{len(jobs)}] {config} ({tower}) ...', flush=True)
         row = run_config(config, tower, args, root, tower_dir, source, extra)
+        for weights in glob.glob(osp.join(root, 'runs', '**', '*.pth'), recursive=True):
+            os.remove(weights)  # random-init models (a video Swin-B's is 1.6 GB): only their costs were wanted
         rows.append(row)
         json.dump(rows, open(out, 'w'), indent=1)
         step = step_time(row)
