@@ -7,8 +7,8 @@ whose class embeddings were written for a --vocabulary-input export.
 
 Reads ``seg.onnx.json`` (written by export_onnx.py) for the input size and the
 classes; each image is resized to that size, segmented, and drawn at its own
-size: ``OUT/vis/<image>.png``, the mask over the image with a legend of the
-classes found by area, and ``OUT/segments.json``.
+size (enlarged below 256 px): ``OUT/vis/<image>.png``, the mask over the
+image with a legend of the classes found by area, and ``OUT/segments.json``.
 """
 
 import argparse
@@ -62,9 +62,12 @@ def load(args):
 
 
 def draw(bgr, labels, classes, opacity):
-    """The label map over the image, a colour per class, and a legend of the classes found by area."""
+    """The label map over the image, a colour per class, and a legend of the classes found by area
+    (small images are drawn enlarged, so that the legend fits)."""
     palette = np.random.RandomState(len(classes)).randint(0, 256, (len(classes), 3)).astype(np.uint8)
     canvas = cv2.addWeighted(bgr, 1 - opacity, palette[labels], opacity, 0)
+    scale = max(1, int(np.ceil(256 / min(canvas.shape[:2]))))
+    canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
     found = [(int(c), int(n)) for c, n in zip(*np.unique(labels, return_counts=True))]
     found.sort(key=lambda item: -item[1])
     for row, (c, _) in enumerate(found):
