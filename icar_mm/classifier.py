@@ -211,13 +211,15 @@ class TextCosineClassifier(BaseModule):
     def share_text_encoder(self, owner: 'TextCosineClassifier') -> None:
         """Encode prompts with ``owner``'s text encoder (e.g. an auxiliary head
         sharing the main head's): one encoder in memory, saved and optimised
-        once, through its owner."""
+        once, through its owner; and one cache of its frozen embeddings (keyed
+        by everything they depend on), so a vocabulary is encoded once for both."""
         if owner.text_encoder is None or owner.embed_dim != self.embed_dim:
             raise ValueError(
                 f'share_text_encoder needs an owner with a text encoder of the same embedding size ({self.embed_dim}).'
             )
         self._modules.pop('text_encoder', None)
         object.__setattr__(self, 'text_encoder', owner.text_encoder)  # not registered: not a child
+        self._cache = owner._cache
 
     def _require_vocabulary(self):
         if self.vocabulary is None:

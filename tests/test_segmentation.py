@@ -93,6 +93,31 @@ def test_vocabulary_swap_changes_segmented_classes():
         assert result.pred_sem_seg.data.max() < len(vocabulary)
 
 
+def test_the_auxiliary_head_scores_with_the_decode_heads_encoding_of_a_frozen_vocabulary():
+    """A frozen, shared text encoder encodes a vocabulary once for both heads
+    (training's per-template table and the test ensemble), and both score with
+    the same class embeddings; a new vocabulary is encoded anew, once."""
+    from unittest import mock
+
+    from icar_mm.apis import set_vocabulary
+
+    model = build_segmentor()
+    set_vocabulary(model, 'synthetic')
+    decode, auxiliary = model.decode_head.classifier, model.auxiliary_head.classifier
+    encoder = decode.text_encoder
+    assert encoder.frozen and auxiliary.text_encoder is encoder
+    with mock.patch.object(encoder, 'encode_tokens', wraps=encoder.encode_tokens) as encode:
+        model.train()
+        decode.class_embeddings(), auxiliary.class_embeddings()  # each draws its own templates from the table
+        assert encode.call_count == 1  # the per-template table
+        model.eval()
+        torch.testing.assert_close(decode.class_embeddings(), auxiliary.class_embeddings(), rtol=0, atol=0)
+        assert encode.call_count == 2  # and the test ensemble
+        set_vocabulary(model, ['sky', 'road'])
+        torch.testing.assert_close(decode.class_embeddings(), auxiliary.class_embeddings(), rtol=0, atol=0)
+        assert encode.call_count == 3
+
+
 def test_loss_ignores_classes_outside_training_and_scores_background_in_place():
     """Zero-shot training: unseen logits leave the softmax and their pixels are
     ignored; VOC's background class is a learned embedding, not text."""
