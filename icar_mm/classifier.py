@@ -265,11 +265,13 @@ class TextCosineClassifier(BaseModule):
         enc = self.text_encoder
         key = (kind, self._text_vocabulary().fingerprint, templates, self.enriched, enc.weights_stamp(), enc.device)
         if key not in self._cache:
-            with torch.no_grad():
-                table = self._prompt_table(templates)
-                flat = self.encode_texts([p for row in table for p in row])
-                per_template = flat.view(len(table), len(templates), -1)
-                self._cache[key] = per_template if kind == 'per_template' else F.normalize(per_template.mean(1), dim=-1)
+            per_template = self._cache.get(('per_template',) + key[1:])  # training's table gives validation's ensemble
+            if per_template is None:
+                with torch.no_grad():
+                    table = self._prompt_table(templates)
+                    flat = self.encode_texts([p for row in table for p in row])
+                    per_template = flat.view(len(table), len(templates), -1)
+            self._cache[key] = per_template if kind == 'per_template' else F.normalize(per_template.mean(1), dim=-1)
             while len(self._cache) > 8:
                 self._cache.popitem(last=False)
         return self._cache[key]

@@ -94,9 +94,10 @@ def test_vocabulary_swap_changes_segmented_classes():
 
 
 def test_the_auxiliary_head_scores_with_the_decode_heads_encoding_of_a_frozen_vocabulary():
-    """A frozen, shared text encoder encodes a vocabulary once for both heads
-    (training's per-template table and the test ensemble), and both score with
-    the same class embeddings; a new vocabulary is encoded anew, once."""
+    """A frozen, shared text encoder encodes a vocabulary once for both heads,
+    in training (one prompt per class and template) and at test (their
+    ensemble, the same prompts averaged), and both score with the same class
+    embeddings; a new vocabulary is encoded anew, once."""
     from unittest import mock
 
     from icar_mm.apis import set_vocabulary
@@ -112,10 +113,10 @@ def test_the_auxiliary_head_scores_with_the_decode_heads_encoding_of_a_frozen_vo
         assert encode.call_count == 1  # the per-template table
         model.eval()
         torch.testing.assert_close(decode.class_embeddings(), auxiliary.class_embeddings(), rtol=0, atol=0)
-        assert encode.call_count == 2  # and the test ensemble
+        assert encode.call_count == 1  # the test ensemble is the table's mean
         set_vocabulary(model, ['sky', 'road'])
         torch.testing.assert_close(decode.class_embeddings(), auxiliary.class_embeddings(), rtol=0, atol=0)
-        assert encode.call_count == 3
+        assert encode.call_count == 2
 
 
 def test_loss_ignores_classes_outside_training_and_scores_background_in_place():
