@@ -16,7 +16,8 @@ Class embeddings:
     the embeddings with gradients (as the iCAR authors' video head does).
 Frozen-encoder embeddings are cached per (vocabulary, templates, prompt style,
 encoder weights, device), so the text encoder runs once per vocabulary, never
-per forward.
+per forward; the ensemble is derived from a per-template table already encoded,
+and classifiers sharing one encoder share its cache.
 """
 
 import base64
