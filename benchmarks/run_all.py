@@ -45,6 +45,7 @@ BENCHMARKS = {
     'multilabel_zero_shot': ['--iters', '50', '--seeds', '0', '--label-noise', '0.0', '1.0'],
     'shared_text_encoding': ['--tower', 'tiny', '--classes', '100', '--repeats', '2'],
     'inference_api': ['--classes', '100', '--templates', '8', '--text-model', 'tiny-random-clip', '--repeats', '3'],
+    'onnx_runtime': ['--tiny', '--repeats', '3'],
 }
 COLUMNS = ('benchmark', 'measurement', 'baseline', 'ours', 'ratio', 'peak MiB')
 
