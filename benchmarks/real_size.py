@@ -114,6 +114,8 @@ def weight_overrides(model: dict, tower_dir: str, frozen) -> dict:
             path = f'{prefix}.{key}'
             if key in ('checkpoint', 'projector_checkpoint', 'pretrained') and isinstance(value, str):
                 options[path] = None
+                if node.get('pretrained2d'):  # mmaction's Swin would inflate None
+                    options[f'{prefix}.pretrained2d'] = False
             elif key == 'init_cfg' and isinstance(value, dict) and value.get('type') == 'Pretrained':
                 options[path] = None
             elif isinstance(value, dict):
@@ -135,7 +137,8 @@ def loop_overrides(cfg) -> dict:
     if 'max_epochs' in loop:  # the data holds two batches: one epoch is two iterations
         options.update({'train_cfg.max_epochs': 1, 'train_cfg.val_begin': 2, 'default_hooks.checkpoint.interval': 1})
     else:
-        options.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 10**6})
+        # mmengine's iteration loop validates at its last iteration from val_begin on
+        options.update({'train_cfg.max_iters': 2, 'train_cfg.val_interval': 10**6, 'train_cfg.val_begin': 10**6})
         options.update({'default_hooks.checkpoint.interval': 2, 'default_hooks.checkpoint.by_epoch': False})
     return options
 
@@ -243,15 +246,14 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
 def save_initial(path, options, checkpoint):
     """The model as the config builds it (random init), for tools/test.py."""
     import torch
-    from mmengine.registry import init_default_scope
+    from mmengine.registry import MODELS, init_default_scope
 
     from icar_mm.apis import load_config
-    from icar_mm.registry import build_model
 
     cfg = load_config(path, osp.dirname(checkpoint))
     cfg.merge_from_dict(options)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    model = build_model(cfg.model)
+    model = MODELS.build(cfg.model)  # in the host's registry, as its default scope says
     model.init_weights()
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
 
