@@ -213,6 +213,8 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
     options.update(weight_overrides(cfg.model, tower_dir, frozen))
     # every iteration logged with its own time (the log processor's default is a running mean)
     options.update({'test_dataloader.batch_size': 1, 'default_hooks.logger.interval': 1})
+    if not (cfg.get('default_hooks') or {}).get('logger'):  # test-only configs may name no hooks
+        options['default_hooks.logger.type'] = 'LoggerHook'
     options['log_processor.window_size'] = 1
     env = dict(os.environ, PYTHONPATH=REPO)
     if args.device == 'cpu':
