@@ -278,7 +278,12 @@ def step_time(row):
 def table(rows) -> str:
     """Markdown, a line per config and tower: its step time, test time, peak
     memory, the text tower's share of the step and the ratio to the host."""
-    by = {(r['config'], r['tower']): r for r in rows}
+
+    def family(r):  # each host baseline after the configs of its architecture
+        own = r['tower'] != 'host' and host_of(r['config'])
+        return (own[0] if own else r['config'], r['tower'] == 'host', r['config'])
+
+    by = {(r['config'], r['tower']): r for r in sorted(rows, key=family)}
     lines = [
         '| config | tower | batch | train s/iter | test s | peak GiB | text share | vs host |',
         '|---|---|--:|--:|--:|--:|--:|--:|',
@@ -295,6 +300,7 @@ def table(rows) -> str:
         peak = max(r.get('train_peak_mib') or 0, r.get('test_peak_mib') or 0) / 1024
         test = f'{r["test_s"][0]:.1f}' if r.get('test_s') else ('as frozen' if tower == 'trainable' else '-')
         batch = r['batch'] if r['batch'] == r.get('config_batch', r['batch']) else f'{r["batch"]} ({r["config_batch"]})'
+        batch = batch if r.get('train_s') else '-'
         cells = [config, tower, batch, f'{step:.1f}' if step else '-', test, f'{peak:.1f}', share, ratio]
         if r.get('error'):
             cells[3:5] = ['FAILED', '']
