@@ -151,7 +151,10 @@ def test_two_processes_share_the_text_encoding_and_get_the_gradients_of_one(tmp_
         torch.testing.assert_close(rank['weights'], classifier.last_class_weights, rtol=0, atol=1e-6)
         assert rank['grads'].keys() == one.keys()
         for name, grad in one.items():
-            torch.testing.assert_close(rank['grads'][name], grad, rtol=1e-4, atol=1e-6, msg=name)
+            # float32 sums in another order: the padding token's row gathers every prompt's padding (1e-6 off)
+            torch.testing.assert_close(
+                rank['grads'][name], grad, rtol=1e-4, atol=1e-5, msg=lambda m, name=name: f'{name}: {m}'
+            )
 
 
 def test_template_choices_do_not_depend_on_other_random_draws():
