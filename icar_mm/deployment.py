@@ -39,6 +39,7 @@ from .classifier import TextCosineClassifier
 OPSET = 18
 # task -> (the classifier that scores at inference, input names, output names)
 GRAPHS = {
+    'detection': ('roi_head.bbox_head.classifier', ('image',), ('boxes', 'scores', 'labels', 'masks')),
     'segmentation': ('decode_head.classifier', ('image',), ('seg_logits', 'labels')),
     'recognition': ('cls_head.classifier', ('clips',), ('scores',)),
 }
@@ -63,18 +64,97 @@ class _Normalise(nn.Module):
 
     def __init__(self, preprocessor, task: str):
         super().__init__()
-        shape = (3, 1, 1) if task == 'segmentation' else (3, 1, 1, 1)
+        shape = (3, 1, 1, 1) if task == 'recognition' else (3, 1, 1)
         self.register_buffer('mean', preprocessor.mean.detach().reshape(shape).clone())
         self.register_buffer('std', preprocessor.std.detach().reshape(shape).clone())
         # images load as BGR and are converted by bgr_to_rgb; decoded video frames are RGB and to_rgb
         # would swap them: where the model sees BGR, the graph swaps its RGB input
-        if task == 'segmentation':
-            self.flip = not preprocessor.channel_conversion
-        else:
+        if task == 'recognition':
             self.flip = bool(preprocessor.to_rgb)
+        else:  # mmseg names the flag channel_conversion, mmengine's ImgDataPreprocessor _channel_conversion
+            self.flip = not getattr(preprocessor, 'channel_conversion', getattr(preprocessor, '_channel_conversion', 0))
 
     def forward(self, rgb: torch.Tensor) -> torch.Tensor:
         return ((rgb.flip(1) if self.flip else rgb) - self.mean) / self.std
+
+
+def _nms(boxes, scores, groups, iou: float):
+    """Indices kept by NMS within each group, by descending score: mmcv's
+    batched_nms (groups offset apart) through ``torchvision::nms``, which
+    exports to ONNX NonMaxSuppression."""
+    import torchvision
+
+    offsets = groups.to(boxes) * (boxes.max() + 1)
+    return torchvision.ops.nms(boxes + offsets[:, None], scores, iou)
+
+
+def _roi_features(extractor, feats, boxes):
+    """mmdet's SingleRoIExtractor on ``[N, 4]`` boxes without its per-level
+    masked loop (data-dependent shapes): every level pools every box through
+    ``torchvision::roi_align`` (ONNX RoiAlign), and each box keeps its level's."""
+    import torchvision
+
+    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
+    levels = extractor.map_roi_levels(rois, len(feats))
+    pooled = 0
+    for level, (feat, layer) in enumerate(zip(feats, extractor.roi_layers)):
+        out = torchvision.ops.roi_align(
+            feat, rois, layer.output_size, layer.spatial_scale, layer.sampling_ratio, layer.aligned
+        )
+        pooled = pooled + out * (levels == level).to(out)[:, None, None, None]
+    return pooled
+
+
+def detect(model, x: torch.Tensor):
+    """A two-stage detector's test forward on one normalised image ``[1, 3, H, W]``
+    -> boxes ``[N, 4]`` (x1, y1, x2, y2 in input pixels), scores ``[N]``,
+    labels ``[N]``, masks ``[N, h, w]`` (mask-head probabilities inside each
+    box; ``[N, 0, 0]`` without a mask head), as mmdet's ``predict`` with the
+    model's ``test_cfg``: RPN top-k per level, NMS across levels, RoI head,
+    per-class NMS above the score threshold."""
+    import torch.nn.functional as F
+
+    size = tuple(x.shape[2:])
+    divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
+    x = F.pad(x, (0, -size[1] % divisor, 0, -size[0] % divisor))
+    feats = model.extract_feat(x)
+    rpn, cfg = model.rpn_head, model.test_cfg
+    cls_scores, bbox_preds = rpn(feats)
+    priors = rpn.prior_generator.grid_priors([s.shape[-2:] for s in cls_scores], device=x.device)
+    boxes, scores, levels = [], [], []
+    for level, (score, delta, prior) in enumerate(zip(cls_scores, bbox_preds, priors)):
+        score = score[0].permute(1, 2, 0).reshape(-1).sigmoid()  # RPN: one sigmoid objectness per anchor
+        delta = delta[0].permute(1, 2, 0).reshape(-1, rpn.bbox_coder.encode_size)
+        score, top = score.topk(min(cfg.rpn.nms_pre, score.shape[0]))
+        boxes.append(rpn.bbox_coder.decode(prior[top], delta[top], max_shape=size))
+        scores.append(score)
+        levels.append(torch.full_like(top, level))
+    boxes, scores, levels = torch.cat(boxes), torch.cat(scores), torch.cat(levels)
+    if cfg.rpn.get('min_bbox_size', -1) >= 0:
+        least = cfg.rpn.min_bbox_size
+        wide = ((boxes[:, 2] - boxes[:, 0]) > least) & ((boxes[:, 3] - boxes[:, 1]) > least)
+        boxes, scores, levels = boxes[wide], scores[wide], levels[wide]
+    proposals = boxes[_nms(boxes, scores, levels, cfg.rpn.nms.iou_threshold)[: cfg.rpn.max_per_img]]
+
+    roi_head, rcnn = model.roi_head, cfg.rcnn
+    head = roi_head.bbox_head
+    cls_score, bbox_pred = head(_roi_features(roi_head.bbox_roi_extractor, feats, proposals))
+    probs = cls_score.softmax(-1)[:, :-1]  # the last column is the background
+    boxes = head.bbox_coder.decode(proposals, bbox_pred, max_shape=size).reshape(len(proposals), -1, 4)
+    classes = probs.shape[1]
+    boxes = boxes.expand(-1, classes, -1) if boxes.shape[1] == 1 else boxes
+    boxes, probs = boxes.reshape(-1, 4), probs.reshape(-1)
+    labels = torch.arange(classes, device=x.device).repeat(len(proposals))
+    above = probs > rcnn.score_thr
+    boxes, probs, labels = boxes[above], probs[above], labels[above]
+    keep = _nms(boxes, probs, labels, rcnn.nms.iou_threshold)[: rcnn.max_per_img]
+    boxes, probs, labels = boxes[keep], probs[keep], labels[keep]
+    if not roi_head.with_mask:
+        return boxes, probs, labels, boxes.new_zeros(len(boxes), 0, 0)
+    masks = roi_head.mask_head(_roi_features(roi_head.mask_roi_extractor, feats, boxes)).sigmoid()
+    if masks.shape[1] > 1:  # class-specific masks: the label's
+        masks = masks[torch.arange(len(labels), device=x.device), labels][:, None]
+    return boxes, probs, labels, masks[:, 0]
 
 
 class ExportGraph(nn.Module):
@@ -95,6 +175,8 @@ class ExportGraph(nn.Module):
         weights = class_embeddings if class_embeddings is not None else self.embeddings
         with self.classifier.scoring_with(weights):
             x = self.normalise(inputs)
+            if self.task == 'detection':
+                return detect(self.model, x)
             if self.task == 'segmentation':
                 size = tuple(inputs.shape[2:])
                 meta = [dict(img_shape=size, pad_shape=size, ori_shape=size)]
@@ -109,11 +191,13 @@ def example_input(model, task: str, size: Optional[Tuple[int, int]] = None) -> t
     """An input of the shape the export fixes: one image at ``size`` (default:
     the pre-processor's, e.g. the crop size) or the views of one clip as the
     test pipeline makes them (``SampleFrames`` clips x crops, ``clip_len`` frames)."""
-    cfg = model.cfg
+    pipeline = model.cfg.test_dataloader.dataset.pipeline
+    if task == 'detection':  # the test pipeline's Resize scale (W, H): the box its images are resized into
+        scale = next((t['scale'] for t in pipeline if t['type'] == 'Resize' and 'scale' in t), (1333, 800))
+        return torch.rand(1, 3, *(size or scale[::-1])) * 255
     if task == 'segmentation':
         size = size or model.data_preprocessor.size or (512, 512)
         return torch.rand(1, 3, *size) * 255
-    pipeline = cfg.test_dataloader.dataset.pipeline
     frames = next(t for t in pipeline if t['type'] == 'SampleFrames')
     crops = {'ThreeCrop': 3, 'TenCrop': 10}
     views = frames.get('num_clips', 1) * max([crops.get(t['type'], 1) for t in pipeline])

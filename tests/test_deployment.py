@@ -1,8 +1,9 @@
 """ONNX export (icar_mm/deployment.py, tools/deployment/export_onnx.py) of the
-session-trained segmentor and recogniser, run in onnxruntime against the
-hosts' own inference (mmseg's inference_model, mmaction's
-inference_recognizer) on the same files: baked vocabularies, and a
-vocabulary-input graph fed the class embeddings of a new vocabulary."""
+session-trained detector, segmentor and recogniser, run in onnxruntime
+against the hosts' own inference (mmdet's inference_detector, mmseg's
+inference_model, mmaction's inference_recognizer) on the same files: baked
+vocabularies, and a vocabulary-input graph fed the class embeddings of a new
+vocabulary."""
 
 import json
 import os.path as osp
@@ -27,6 +28,86 @@ def first_file(folder, suffix):
     import glob
 
     return sorted(glob.glob(osp.join(folder, '**', f'*{suffix}'), recursive=True))[0]
+
+
+def box_iou(a, b):
+    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(-1)
+    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None] - inter)
+
+
+def assert_same_detections(onnx_out, reference, score_thr=0.05):
+    """Every detection of mmdet's above ``score_thr`` is in the export's, by index (both
+    sort by score), box IoU > 0.99, score within 1e-4, same label, pasted mask IoU > 0.99. -> how many were compared."""
+    import torch
+    from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+
+    boxes, scores, labels, masks = onnx_out
+    ref_boxes, ref_scores = reference.bboxes.numpy(), reference.scores.numpy()
+    kept = ref_scores > score_thr
+    n = int(kept.sum())
+    assert n > 0 and len(boxes) >= n
+    iou = box_iou(boxes[:n], ref_boxes[:n]).diagonal()
+    assert iou.min() > 0.99, iou.min()
+    np.testing.assert_allclose(scores[:n], ref_scores[:n], atol=1e-4, rtol=0)
+    assert (labels[:n] == reference.labels.numpy()[:n]).all()
+    h, w = reference.masks.shape[1:]
+    pasted, _ = _do_paste_mask(torch.from_numpy(masks[:n, None]), torch.from_numpy(boxes[:n]), h, w, skip_empty=False)
+    pasted, ref_masks = pasted.numpy() > 0.5, reference.masks.numpy()[:n]
+    mask_iou = (pasted & ref_masks).sum((1, 2)) / np.maximum((pasted | ref_masks).sum((1, 2)), 1)
+    assert mask_iou.min() > 0.99, mask_iou.min()
+    return n
+
+
+@pytest.mark.slow
+def test_detector_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_detector, ov_det_data, tmp_path):
+    """Mask R-CNN's RPN, RoI stages and NMS in the graph: the detections mmdet's
+    inference_detector makes of the same image (boxes IoU > 0.99, scores within
+    1e-4, labels, masks), through the tool's vocabulary-input export fed the
+    checkpoint's embeddings and a baked export of a new vocabulary, which the input
+    graph fed that vocabulary's embeddings reproduces; the onnxruntime-only example
+    draws what the graph found."""
+    from mmdet.apis import inference_detector
+
+    from icar_mm.apis import init_model
+    from icar_mm.deployment import class_embeddings_of, export_onnx
+
+    ckpt, config = trained_detector.checkpoint, trained_detector.config
+    onnx_in, vocab = tmp_path / 'det_input.onnx', tmp_path / 'novel.npz'
+    run_tool('tools/deployment/export_onnx.py', config, ckpt, '--out', onnx_in, '--vocabulary-input')
+    run_tool('tools/deployment/export_onnx.py', config, ckpt, '--class-embeddings', vocab, '--vocabulary', NOVEL)
+    info = json.loads(open(f'{onnx_in}.json').read())
+    assert info['task'] == 'detection' and info['outputs'] == ['boxes', 'scores', 'labels', 'masks']
+    _, _, h, w = info['inputs']['image']
+
+    bgr = cv2.resize(cv2.imread(first_file(ov_det_data, '.jpg')), (w, h))  # mmdet's Resize keeps it as it is
+    image = tmp_path / 'image.png'
+    cv2.imwrite(str(image), bgr)
+    rgb = bgr[:, :, ::-1].astype(np.float32).transpose(2, 0, 1)[None].copy()
+
+    model = init_model(config, ckpt, device='cpu')
+    reference = inference_detector(model, str(image)).pred_instances
+    _, own = class_embeddings_of(model)
+    assert_same_detections(session(onnx_in).run(None, {'image': rgb, 'class_embeddings': own}), reference)
+
+    novel = np.load(vocab)
+    model = init_model(config, ckpt, vocabulary=NOVEL, device='cpu')
+    novel_reference = inference_detector(model, str(image)).pred_instances
+    baked = export_onnx(model, str(tmp_path / 'det_novel.onnx'))
+    assert baked['classes'] == list(novel['classes'])
+    from_baked = session(tmp_path / 'det_novel.onnx').run(None, {'image': rgb})
+    from_input = session(onnx_in).run(None, {'image': rgb, 'class_embeddings': novel['embeddings']})
+    assert_same_detections(from_baked, novel_reference)
+    for a, b in zip(from_input, from_baked):
+        np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
+
+    out = tmp_path / 'onnx_out'
+    run_tool('tools/deployment/onnx_infer.py', onnx_in, image, '--class-embeddings', vocab, '--out-dir', out)
+    found = json.loads((out / 'detections.json').read_text())['images'][str(image)]
+    boxes, scores, labels, _ = from_input
+    assert [d['name'] for d in found] == [str(novel['classes'][c]) for c in labels[scores >= 0.3]]
+    assert cv2.imread(str(out / 'vis' / 'image.png')).shape[2] == 3
 
 
 @pytest.mark.slow
