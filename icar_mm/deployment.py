@@ -1,5 +1,5 @@
-"""ONNX export of icar_mm segmentors and recognisers, with the vocabulary baked
-in or given at run time.
+"""ONNX export of icar_mm detectors, segmentors and recognisers, with the
+vocabulary baked in or given at run time.
 
 After the text encoder has run, a vocabulary is a ``[C, D]`` matrix of class
 embeddings. An export either holds that matrix as constants (the vocabulary
@@ -12,16 +12,21 @@ vocabulary, with the class names, as numpy reads it.
 Graphs take images as the host pipelines hand them to the model's data
 pre-processor, before normalisation: float RGB values in 0-255, at the size
 written next to the model (``<model>.json``: task, inputs, outputs, mean, std,
-size, classes). Normalisation and the channel order the model was trained with
-are inside the graph.
+size, classes). Normalisation, padding and the channel order the model was
+trained with are inside the graph.
 
+    detection     image [1, 3, H, W]             -> boxes [N, 4] (x1, y1, x2, y2), scores [N], labels [N],
+                                                    masks [N, 28, 28] (mask-head probabilities in each box)
     segmentation  image [1, 3, H, W]             -> seg_logits [1, C, H, W], labels [1, H, W]
     recognition   clips [V, 3, T, H, W] (views)  -> scores [C] (views averaged as the head's
                                                     average_clips says)
 
 The graphs are built by ``torch.onnx.export`` (its ``torch.export``-based
-exporter) from the models' own modules: ``encode_decode`` of the segmentor,
-``extract_feat`` and the head's forward and ``average_clip`` of the recogniser.
+exporter) from the models' own modules: ``extract_feat``, the RPN and RoI
+heads with the model's ``test_cfg`` (:func:`detect`; NMS and RoI pooling
+through torchvision's ops, which export to ONNX NonMaxSuppression and
+RoiAlign), ``encode_decode`` of the segmentor, ``extract_feat`` and the
+head's forward and ``average_clip`` of the recogniser.
 """
 
 import json
@@ -264,13 +269,95 @@ def export_onnx(
         embed_dim=classifier.embed_dim,
         vocabulary='input' if vocabulary_input else 'baked',
     )
-    if vocabulary_input:  # the classes are whatever embeddings it is fed
+    if vocabulary_input:  # the classes are whatever embeddings it is fed; the text tower makes them
         info['inputs']['class_embeddings'] = ['C', classifier.embed_dim]
+        info['text'] = export_text_encoder(classifier, osp.splitext(path)[0])
     else:
         info['classes'] = list(classifier.class_names)
     with open(path + '.json', 'w') as f:
         json.dump(info, f, indent=1)
     return info
+
+
+class _TextGraph(nn.Module):
+    """tokens ``[P, L]`` -> unit prompt embeddings ``[P, D]``, as the classifier encodes prompts."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.normalize(self.encoder.encode_tokens(tokens).float(), dim=-1)
+
+
+def _save_tokenizer(encoder, path: str) -> dict:
+    """The encoder's tokenizer as a ``tokenizers`` file that pads and cuts to its
+    context length itself (open_clip's CLIP BPE rebuilt in ``tokenizers``, a
+    Hugging Face tower's own), and the cleaning its tokenizer applies first."""
+    from open_clip.tokenizer import HFTokenizer, SimpleTokenizer
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+
+    wrapper = encoder.tokenizer
+    clean = wrapper.clean_fn.__name__.replace('_clean_', '')
+    if clean not in ('lower', 'whitespace'):
+        raise ValueError(f"ONNX text export: the tokenizer's {clean!r} cleaning is not supported.")
+    if isinstance(wrapper, HFTokenizer):
+        hf = wrapper.tokenizer
+        tokenizer = Tokenizer.from_str(hf.backend_tokenizer.to_str())
+        pad_id, pad = hf.pad_token_id, hf.pad_token
+        length = encoder.context_length
+    elif isinstance(wrapper, SimpleTokenizer):
+        # what open_clip's SimpleTokenizer does, in tokenizers' terms (as transformers' CLIP converter)
+        merges = sorted(wrapper.bpe_ranks, key=wrapper.bpe_ranks.get)
+        tokenizer = Tokenizer(models.BPE(wrapper.encoder, merges, end_of_word_suffix='</w>'))
+        words = Regex(r"""'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+""")
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(words, behavior='removed', invert=True),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+        sot, eot = wrapper.decoder[wrapper.sot_token_id], wrapper.decoder[wrapper.eot_token_id]
+        tokenizer.post_processor = processors.TemplateProcessing(
+            single=f'{sot} $A {eot}', special_tokens=[(sot, wrapper.sot_token_id), (eot, wrapper.eot_token_id)]
+        )
+        pad_id, pad = 0, wrapper.decoder[0]  # open_clip pads with zeros
+        length = wrapper.context_length
+    else:
+        raise ValueError(f'ONNX text export: no tokenizers equivalent of {type(wrapper).__name__}.')
+    tokenizer.enable_truncation(length)
+    tokenizer.enable_padding(length=length, pad_id=pad_id, pad_token=pad)
+    tokenizer.save(path)
+    return dict(clean=clean, context_length=length)
+
+
+def export_text_encoder(classifier: TextCosineClassifier, stem: str) -> dict:
+    """The classifier's text tower to ``STEM.text.onnx`` (tokens ``[P, L]`` -> unit
+    embeddings ``[P, D]``) and its tokenizer to ``STEM.tokenizer.json``; -> what a runtime needs
+    to turn class names into the ``[C, D]`` input of a vocabulary-input export
+    (``tools/deployment/onnx_text.py`` does it with onnxruntime alone)."""
+    encoder = classifier.text_encoder
+    path, tokenizer_file = stem + '.text.onnx', stem + '.tokenizer.json'
+    tokens = encoder.tokenize(['a photo of a cat.', 'a dog'])
+    with torch.no_grad():
+        torch.onnx.export(
+            _TextGraph(encoder).eval(),
+            (tokens,),
+            path,
+            input_names=['tokens'],
+            output_names=['embeddings'],
+            dynamic_shapes={'tokens': {0: torch.export.Dim('prompts', min=1)}},
+            opset_version=OPSET,
+            external_data=False,
+            verbose=False,
+        )
+    text = dict(model=osp.basename(path), tokenizer=osp.basename(tokenizer_file))
+    text.update(_save_tokenizer(encoder, tokenizer_file))
+    text.update(templates=list(classifier.test_templates), enriched=classifier.enriched, background=None)
+    if classifier.background_class is not None:  # a vocabulary naming it scores it with this weight
+        weight = classifier._background_weight().detach().float().cpu()
+        text['background'] = dict(name=classifier.background_class, embedding=weight.tolist())
+    return text
 
 
 def class_embeddings_of(model) -> Tuple[list, 'np.ndarray']:  # noqa: F821

@@ -66,8 +66,8 @@ def test_detector_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_de
     inference_detector makes of the same image (boxes IoU > 0.99, scores within
     1e-4, labels, masks), through the tool's vocabulary-input export fed the
     checkpoint's embeddings and a baked export of a new vocabulary, which the input
-    graph fed that vocabulary's embeddings reproduces; the onnxruntime-only example
-    draws what the graph found."""
+    graph fed that vocabulary's embeddings reproduces; the onnxruntime-only example,
+    given the new vocabulary's name, draws what the graph found."""
     from mmdet.apis import inference_detector
 
     from icar_mm.apis import init_model
@@ -102,8 +102,8 @@ def test_detector_exports_with_its_vocabulary_baked_in_or_as_an_input(trained_de
     for a, b in zip(from_input, from_baked):
         np.testing.assert_allclose(a, b, atol=1e-4, rtol=0)
 
-    out = tmp_path / 'onnx_out'
-    run_tool('tools/deployment/onnx_infer.py', onnx_in, image, '--class-embeddings', vocab, '--out-dir', out)
+    out = tmp_path / 'onnx_out'  # the new vocabulary encoded by the exported text tower
+    run_tool('tools/deployment/onnx_infer.py', onnx_in, image, '--vocabulary', NOVEL, '--out-dir', out)
     found = json.loads((out / 'detections.json').read_text())['images'][str(image)]
     boxes, scores, labels, _ = from_input
     assert [d['name'] for d in found] == [str(novel['classes'][c]) for c in labels[scores >= 0.3]]
@@ -213,3 +213,53 @@ def test_export_refuses_a_model_without_a_text_generated_classifier():
     model.decode_head = nn.Module()
     with pytest.raises(ValueError, match='no text-generated classifier'):
         _classifier(model, 'segmentation')
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('tower', ['roberta', 'open_clip'])
+def test_the_exported_text_tower_encodes_a_new_vocabulary_without_torch(tower, tmp_path):
+    """A vocabulary-input export's text path (icar_mm/deployment.py:
+    export_text_encoder, tools/deployment/onnx_text.py) run where torch cannot be
+    imported makes the class embeddings the PyTorch classifier scores with: iCAR's
+    RoBERTa tower with its byte-level BPE (prompts cut at 16 tokens) and an open_clip
+    tower with CLIP's BPE, enriched prompts of 14 templates, and a background class
+    in its place keeping its learned weight."""
+    import subprocess
+    import sys
+
+    import torch
+    from conftest import REPO
+    from real_layout import build_roberta_dir
+
+    from icar_mm.classifier import TextCosineClassifier
+    from icar_mm.deployment import export_text_encoder
+
+    if tower == 'roberta':
+        encoder = dict(type='icar_mm.ICARTextEncoder', model_path=build_roberta_dir(str(tmp_path)))
+    else:
+        encoder = dict(type='icar_mm.OpenCLIPTextEncoder', model_name='tiny-random-clip')
+    torch.manual_seed(0)
+    names = ['red circle', 'background', 'hot air balloon', 'Blue  Cross']
+    classifier = TextCosineClassifier(
+        text_encoder=encoder,
+        vocabulary=names,
+        templates='vild14',
+        enriched=True,
+        background='learned',
+        background_class='background',
+    ).eval()
+    torch.nn.init.normal_(classifier.background_embedding)
+    model = tmp_path / 'model.onnx'
+    (tmp_path / 'model.onnx.json').write_text(
+        json.dumps(dict(text=export_text_encoder(classifier, str(tmp_path / 'model'))))
+    )
+    script = (
+        "import sys; sys.modules['torch'] = None; sys.path.insert(0, 'tools/deployment'); import numpy as np; "
+        'from onnx_text import vocabulary_embeddings; '
+        f'names, e = vocabulary_embeddings({str(model)!r}, {names!r}); np.save({str(tmp_path / "e.npy")!r}, e)'
+    )
+    proc = subprocess.run([sys.executable, '-c', script], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with torch.no_grad():
+        reference = classifier.class_embeddings().numpy()
+    np.testing.assert_allclose(np.load(tmp_path / 'e.npy'), reference, atol=1e-5, rtol=0)

@@ -137,7 +137,7 @@ class OpenCLIPTextEncoder(_TextEncoderBase):
 
     def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         tower = self.tower
-        if not self._trim_padding:
+        if not self._trim_padding or torch.compiler.is_compiling():  # an export keeps any prompt length
             return tower(tokens)
         length = int((tokens != tower.pad_id).sum(1).max()) if tokens.numel() else 1
         tokens = tokens[:, : max(length, 1)]

@@ -1,4 +1,4 @@
-"""Export a trained icar_mm segmentor or recogniser to ONNX, with its vocabulary
+"""Export a trained icar_mm detector, segmentor or recogniser to ONNX, with its vocabulary
 baked in or given at run time.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx \\

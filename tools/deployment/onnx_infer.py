@@ -1,9 +1,10 @@
 """Detect or segment images with an exported icar_mm detector or segmentor in
 onnxruntime alone (no torch, no OpenMMLab): the classes baked into the export,
-or any vocabulary whose class embeddings were written for a
---vocabulary-input export.
+or, for a --vocabulary-input export, any vocabulary: encoded by the text tower
+exported with it (onnx_text.py), or class embeddings written beforehand.
 
-    python tools/deployment/onnx_infer.py model.onnx IMAGE [...] [--class-embeddings vocab.npz]
+    python tools/deployment/onnx_infer.py model.onnx IMAGE [...]
+        [--classes "zebra,hot air balloon" | --vocabulary FILE_OR_NAME | --class-embeddings vocab.npz]
         [--score-thr 0.3] [--opacity 0.5] [--out-dir outputs/onnx]
 
 Reads ``model.onnx.json`` (written by export_onnx.py) for the task, the input
@@ -20,13 +21,19 @@ import os.path as osp
 
 import cv2
 import numpy as np
+from onnx_text import vocabulary_embeddings
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('model', help='an ONNX file written by tools/deployment/export_onnx.py')
     parser.add_argument('images', nargs='+')
-    parser.add_argument('--class-embeddings', metavar='FILE.npz', help='the vocabulary of a --vocabulary-input export')
+    vocabulary = parser.add_mutually_exclusive_group()
+    vocabulary.add_argument('--classes', help='comma-separated class names, e.g. "zebra,hot air balloon"')
+    vocabulary.add_argument('--vocabulary', help='a shipped vocabulary name (e.g. coco) or a .txt/.json file')
+    vocabulary.add_argument(
+        '--class-embeddings', metavar='FILE.npz', help='written by export_onnx.py --class-embeddings'
+    )
     parser.add_argument('--score-thr', type=float, default=0.3, help='detection: the lowest score drawn')
     parser.add_argument('--opacity', type=float, default=0.5)
     parser.add_argument('--out-dir', default='outputs/onnx')
@@ -44,22 +51,29 @@ def load(args):
     if info['task'] not in ('detection', 'segmentation'):
         raise SystemExit(f'{args.model} is a {info["task"]} model; this example runs detection and segmentation ones.')
     feeds, classes = {}, info.get('classes')
+    asked = [c.strip() for c in args.classes.split(',') if c.strip()] if args.classes else args.vocabulary
     if info['vocabulary'] == 'input':
-        if not args.class_embeddings:
+        if asked:
+            classes, embeddings = vocabulary_embeddings(args.model, asked)
+        elif args.class_embeddings:
+            vocab = np.load(args.class_embeddings)
+            embeddings, classes = vocab['embeddings'].astype(np.float32), [str(c) for c in vocab['classes']]
+            if embeddings.shape[1] != info['embed_dim']:
+                raise SystemExit(
+                    f'{args.class_embeddings} holds {embeddings.shape[1]}-d class embeddings; '
+                    f'{args.model} takes {info["embed_dim"]}-d ones: write them with the same model.'
+                )
+        else:
             raise SystemExit(
-                f'{args.model} takes its vocabulary as an input: give --class-embeddings FILE.npz '
-                '(tools/deployment/export_onnx.py CONFIG CHECKPOINT --class-embeddings FILE.npz --classes "a,b").'
+                f'{args.model} takes its vocabulary as an input: give --classes "a,b", --vocabulary NAME_OR_FILE '
+                'or --class-embeddings FILE.npz (tools/deployment/export_onnx.py CONFIG CHECKPOINT '
+                '--class-embeddings FILE.npz --classes "a,b").'
             )
-        vocab = np.load(args.class_embeddings)
-        feeds['class_embeddings'], classes = vocab['embeddings'].astype(np.float32), [str(c) for c in vocab['classes']]
-        if feeds['class_embeddings'].shape[1] != info['embed_dim']:
-            raise SystemExit(
-                f'{args.class_embeddings} holds {feeds["class_embeddings"].shape[1]}-d class embeddings; '
-                f'{args.model} takes {info["embed_dim"]}-d ones: write them with the same model.'
-            )
-    elif args.class_embeddings:
+        feeds['class_embeddings'] = embeddings
+    elif asked or args.class_embeddings:
         raise SystemExit(
-            f'{args.model} has its vocabulary baked in; --class-embeddings needs a --vocabulary-input export.'
+            f'{args.model} has its vocabulary baked in ({len(classes)} classes); another vocabulary needs a '
+            '--vocabulary-input export.'
         )
     return onnxruntime.InferenceSession(args.model, providers=['CPUExecutionProvider']), info, feeds, classes
 
