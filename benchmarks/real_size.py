@@ -211,6 +211,8 @@ def run_config(config: str, tower: str, args, root: str, tower_dir: str, source:
     options.update(write_for_config(cfg, osp.join(root, 'data'), 2 * batch, 1))
     frozen = {'frozen': True, 'trainable': False}.get(tower)
     options.update(weight_overrides(cfg.model, tower_dir, frozen))
+    if cfg.get('load_from'):  # a whole model to start from (PVP's adapters start from its zero-shot run)
+        options['load_from'] = None
     # every iteration logged with its own time (the log processor's default is a running mean)
     options.update({'test_dataloader.batch_size': 1, 'default_hooks.logger.interval': 1})
     if not (cfg.get('default_hooks') or {}).get('logger'):  # test-only configs may name no hooks
