@@ -254,7 +254,7 @@ def write_videos(ds_dir, ds, n, rng, layout):
     ``ucf101``: ``ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi``;
     ``hmdb51``: ``brush_hair/<clip>_brush_hair_u_cm_np1_fr_med_0.avi``.
     Labels index the dataset's vocabulary; successive clips cycle through its shipped splits
-    (Kinetics-400: base, novel), so a dataset keeping one of them keeps some clips. A vocabulary
+    (Kinetics-400: base, novel), or all come from the split a dataset keeps (``keep_classes``). A vocabulary
     file the dataset names (Kinetics-600's label_map_k600.txt) is written too: the real one comes
     with mmaction's dataset tools, so here 600 names in its alphabetical one-a-line format, the
     220 new classes exactly and 380 Kinetics-400 names standing in for the classes both share;
@@ -269,6 +269,8 @@ def write_videos(ds_dir, ds, n, rng, layout):
     else:
         vocab = load_vocabulary(spec)
         groups = list(vocab.splits.values()) or [vocab.names]
+    if ds.get('keep_classes'):  # a dataset keeping one split (base-to-novel training) gets only its clips
+        groups = [load_vocabulary(ds.keep_classes).names]
     lines = []
     for i in range(n):
         group = groups[i % len(groups)]
@@ -383,7 +385,8 @@ def write_dataset(ds, key, root, n):
     ds_dir = _under(root, ds.get('data_root') or '')
     # one identity per split; the ov-COCO files come with the official one they derive from
     ann = str(ds.get('ann_file') or '').replace('_ov-base', '').replace('_ov-all', '')
-    ident = json.dumps([layout, ds.get('data_root') or '', ann, ds.get('data_prefix') or {}, n], sort_keys=True)
+    kept = ds.get('keep_classes') or ''
+    ident = json.dumps([layout, ds.get('data_root') or '', ann, ds.get('data_prefix') or {}, n, kept], sort_keys=True)
     done = osp.join(root, '.written', hashlib.sha1(ident.encode()).hexdigest()[:16])
     if not osp.exists(done):
         WRITERS[layout](ds_dir, ds, n, np.random.default_rng([SEED, zlib.crc32(ident.encode())]), layout)
