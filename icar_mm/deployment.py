@@ -36,6 +36,8 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
 
 from .apis.inference import task_of
 from .apis.vocabulary import _bare
@@ -87,8 +89,6 @@ def _nms(boxes, scores, groups, iou: float):
     """Indices kept by NMS within each group, by descending score: mmcv's
     batched_nms (groups offset apart) through ``torchvision::nms``, which
     exports to ONNX NonMaxSuppression."""
-    import torchvision
-
     offsets = groups.to(boxes) * (boxes.max() + 1)
     return torchvision.ops.nms(boxes + offsets[:, None], scores, iou)
 
@@ -97,8 +97,6 @@ def _roi_features(extractor, feats, boxes):
     """mmdet's SingleRoIExtractor on ``[N, 4]`` boxes without its per-level
     masked loop (data-dependent shapes): every level pools every box through
     ``torchvision::roi_align`` (ONNX RoiAlign), and each box keeps its level's."""
-    import torchvision
-
     rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], 1)
     levels = extractor.map_roi_levels(rois, len(feats))
     pooled = 0
@@ -117,8 +115,6 @@ def detect(model, x: torch.Tensor):
     box; ``[N, 0, 0]`` without a mask head), as mmdet's ``predict`` with the
     model's ``test_cfg``: RPN top-k per level, NMS across levels, RoI head,
     per-class NMS above the score threshold."""
-    import torch.nn.functional as F
-
     size = tuple(x.shape[2:])
     divisor = getattr(model.data_preprocessor, 'pad_size_divisor', 1)
     x = F.pad(x, (0, -size[1] % divisor, 0, -size[0] % divisor))
@@ -287,7 +283,7 @@ class _TextGraph(nn.Module):
         self.encoder = encoder
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.normalize(self.encoder.encode_tokens(tokens).float(), dim=-1)
+        return F.normalize(self.encoder.encode_tokens(tokens).float(), dim=-1)
 
 
 def _save_tokenizer(encoder, path: str) -> dict:

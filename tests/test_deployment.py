@@ -30,25 +30,19 @@ def first_file(folder, suffix):
     return sorted(glob.glob(osp.join(folder, '**', f'*{suffix}'), recursive=True))[0]
 
 
-def box_iou(a, b):
-    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(-1)
-    area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None] - inter)
-
-
 def assert_same_detections(onnx_out, reference, score_thr=0.05):
     """Every detection of mmdet's above ``score_thr`` is in the export's, by index (both
     sort by score), box IoU > 0.99, score within 1e-4, same label, pasted mask IoU > 0.99. -> how many were compared."""
     import torch
     from mmdet.models.roi_heads.mask_heads.fcn_mask_head import _do_paste_mask
+    from mmdet.structures.bbox import bbox_overlaps
 
     boxes, scores, labels, masks = onnx_out
     ref_boxes, ref_scores = reference.bboxes.numpy(), reference.scores.numpy()
     kept = ref_scores > score_thr
     n = int(kept.sum())
     assert n > 0 and len(boxes) >= n
-    iou = box_iou(boxes[:n], ref_boxes[:n]).diagonal()
+    iou = bbox_overlaps(torch.from_numpy(boxes[:n]), torch.from_numpy(ref_boxes[:n]), is_aligned=True).numpy()
     assert iou.min() > 0.99, iou.min()
     np.testing.assert_allclose(scores[:n], ref_scores[:n], atol=1e-4, rtol=0)
     assert (labels[:n] == reference.labels.numpy()[:n]).all()
