@@ -47,6 +47,14 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 CONFIGS = osp.join(REPO, 'configs', 'quickstart')
 PRETRAIN = osp.join(CONFIGS, 'icar-pretrain_swin-tiny_synthetic.py')
+# the paper's comparison (--ablation): (row, pre-training config), each fine-tuned like the default
+VARIANTS = (
+    ('image classification only', osp.join(CONFIGS, 'ic-pretrain_swin-tiny_synthetic.py')),
+    ('image-text alignment only', osp.join(CONFIGS, 'clip-pretrain_swin-tiny_synthetic.py')),
+    ('shallow fusion', osp.join(CONFIGS, 'shallow-fusion-pretrain_swin-tiny_synthetic.py')),
+    ('iCAR deep fusion', PRETRAIN),
+    ('deep fusion, no descriptions', osp.join(CONFIGS, 'icar-pretrain-no-descriptions_swin-tiny_synthetic.py')),
+)
 
 
 class Task(NamedTuple):
@@ -54,6 +62,7 @@ class Task(NamedTuple):
     config: str
     data: str  # the folder of its world under <work-dir>/data
     weights: Tuple[str, ...]  # the config fields the iCAR checkpoint feeds
+    classifiers: Tuple[str, ...]  # its text-generated classifiers (their prompts follow the pre-training's)
     novel: Tuple[str, str]  # (metric key, table heading)
     base: Tuple[str, str]
     percent: bool  # metric in [0, 1] (shown x100) rather than already in %
@@ -65,6 +74,7 @@ TASKS = {
         osp.join(CONFIGS, 'ov-mask-rcnn_icar-swin-tiny_synthetic.py'),
         'detection',
         ('model.backbone.checkpoint', 'model.roi_head.bbox_head.classifier.text_encoder.checkpoint'),
+        ('model.roi_head.bbox_head.classifier',),
         ('coco/novel_ap50', 'novel AP50'),
         ('coco/base_ap50', 'base AP50'),
         True,
@@ -74,6 +84,7 @@ TASKS = {
         osp.join(CONFIGS, 'ov-upernet_icar-swin-tiny_synthetic.py'),
         'segmentation',
         ('model.backbone.checkpoint', 'model.decode_head.classifier.text_encoder.checkpoint'),
+        ('model.decode_head.classifier', 'model.auxiliary_head.classifier'),
         ('mIoU_unseen', 'unseen mIoU'),
         ('mIoU_seen', 'seen mIoU'),
         False,
@@ -87,6 +98,7 @@ TASKS = {
             'model.cls_head.classifier.text_encoder.checkpoint',
             'model.cls_head.classifier.projector_checkpoint',
         ),
+        ('model.cls_head.classifier',),
         ('acc/novel_top1', 'novel top-1'),
         ('acc/base_top1', 'base top-1'),
         True,
@@ -170,8 +182,8 @@ class Stage:
     """Runs a tool in a subprocess, its output into a log file; the terminal
     gets one line (a progress bar while it trains, when it is a terminal)."""
 
-    def __init__(self, work: str, threads: int):
-        self.work = work
+    def __init__(self, work: str, threads: int, schedule: float = 1.0):
+        self.work, self.schedule = work, schedule
         self.env = dict(
             os.environ,
             PYTHONUNBUFFERED='1',
@@ -181,6 +193,10 @@ class Stage:
         )
         self.tty = sys.stdout.isatty()
         self.minutes = {}
+
+    def scaled(self, n: int, minimum: int = 4) -> int:
+        """A schedule length or world size scaled by ``--schedule``."""
+        return max(minimum, int(round(n * self.schedule)))
 
     def run(self, label: str, log_name: str, script: str, *args, epochs: int = None) -> None:
         log_file = osp.join(self.work, 'logs', f'{log_name}.log')
@@ -276,6 +292,60 @@ def held_out_examples(task: Task, root: str, num: int) -> list:
     return [(m.replace('ann_dir', 'img_dir').replace('.png', '.jpg'), None) for m in shown][:num], classes
 
 
+def ground_truth(task: Task, root: str):
+    """``path -> truth`` of a held-out picture, from its split's annotations:
+    ``[{name, bbox (x1, y1, x2, y2)}]`` in a detection scene, the sorted class
+    names of a segmentation label map (background left out)."""
+    if task.name == 'detection':
+        with open(osp.join(root, 'annotations', 'val.json')) as f:
+            ann = json.load(f)
+        names = {c['id']: c['name'] for c in ann['categories']}
+        files = {i['id']: i['file_name'] for i in ann['images']}
+        objects = {}
+        for a in ann['annotations']:
+            x, y, w, h = a['bbox']
+            objects.setdefault(files[a['image_id']], []).append(
+                dict(name=names[a['category_id']], bbox=[x, y, x + w, y + h])
+            )
+        return lambda path: objects.get(osp.basename(path), [])
+    from icar_mm.datasets.synthetic import ALL_CLASSES
+
+    classes = ('background',) + ALL_CLASSES
+
+    def label_map(path):
+        ids = np.unique(cv2.imread(path.replace('img_dir', 'ann_dir')[:-4] + '.png', cv2.IMREAD_UNCHANGED))
+        return sorted(classes[i] for i in ids if 0 < i < len(classes))
+
+    return label_map
+
+
+def named_right(task: str, found: dict, truth) -> bool:
+    """Whether a picture names what it shows: detection, one box per object
+    (IoU >= 0.5) with its class and no other box; segmentation, the classes
+    in the legend are those of the label map; recognition, the top-1 is the
+    true action."""
+    if task == 'action':
+        return bool(found['top']) and found['top'][0]['label'] == truth
+    if task == 'segmentation':
+        return sorted(d['label'] for d in found['segments']) == list(truth)
+    import torch
+    from mmdet.structures.bbox import bbox_overlaps
+
+    drawn = found['detections']
+    if len(drawn) != len(truth):
+        return False
+    if not truth:
+        return True
+    iou = bbox_overlaps(torch.tensor([d['bbox'] for d in drawn]), torch.tensor([t['bbox'] for t in truth]))
+    matched = set()
+    for i, d in enumerate(drawn):
+        j = int(iou[i].argmax())
+        if iou[i, j] < 0.5 or d['label'] != truth[j]['name'] or j in matched:
+            return False
+        matched.add(j)
+    return True
+
+
 @contextlib.contextmanager
 def output_into(log_file: str):
     """The process's own stdout and stderr (the hosts' log lines and warnings)
@@ -317,6 +387,7 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
             device='cpu',
             cfg_options={field: r['weights'] for field in task.weights},
         )
+        truths = ground_truth(task, osp.join(data_root, task.data))
         folder = osp.join(out_dir, task.name, r['tag'])
         os.makedirs(folder, exist_ok=True)
         drawn_list = []
@@ -333,7 +404,16 @@ def draw_all(results: list, data_root: str, out_dir: str, num: int) -> dict:
                 drawn, found, _ = draw_recognition(model, sample, path, 0.0, topk=3, frames=2, truth=truth)
             name = osp.splitext(osp.basename(path))[0]
             cv2.imwrite(osp.join(folder, f'{name}.png'), drawn[..., ::-1])
-            drawn_list.append(dict(input=path, truth=truth, picture=osp.join(folder, f'{name}.png'), **found))
+            truth = truths(path) if truth is None else truth
+            drawn_list.append(
+                dict(
+                    input=path,
+                    truth=truth,
+                    named_right=named_right(task.name, found, truth),
+                    picture=osp.join(folder, f'{name}.png'),
+                    **found,
+                )
+            )
             cells.setdefault((task.name, r['tag']), drawn)
         pictures.setdefault(task.name, {})[r['tag']] = drawn_list
     pictures['overview'] = osp.join(out_dir, 'overview.png')
@@ -374,15 +454,90 @@ def checkpoint_of(work_dir: str) -> str:
         return f.read().strip()
 
 
+def pretrain(stage: Stage, work: str, label: str, name: str, config: str, iters: int):
+    """One pre-training through tools/train.py; its iCAR-layout export and the
+    linear probe of its image encoder (colour and shape accuracy, %)."""
+    warmup = min(50, iters // 2)
+    run_dir = osp.join(work, name)
+    stage.run(
+        label,
+        name,
+        osp.join(REPO, 'tools', 'train.py'),
+        config,
+        '--work-dir',
+        run_dir,
+        '--cfg-options',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
+        f'param_scheduler.0.end={warmup}',
+        f'param_scheduler.1.begin={warmup}',
+        f'param_scheduler.1.end={iters}',
+        f'default_hooks.checkpoint.interval={iters}',
+    )
+    metrics = val_metrics(run_dir)
+    probe = {k.split('/', 1)[1]: v for k, v in metrics.items() if k.startswith('probe/')}
+    return osp.join(run_dir, 'icar_synthetic.pth'), probe
+
+
+def fine_tune(stage: Stage, task: Task, data_root: str, run_dir: str, label: str, log_name: str, ckpt, options=()):
+    """One task trained through tools/train.py from ``ckpt`` (None: random init)
+    and evaluated at the end of its (scaled) schedule; its table row."""
+    from mmengine.config import Config
+
+    loop = Config.fromfile(task.config).train_cfg
+    length = 'max_iters' if 'max_iters' in loop else 'max_epochs'
+    n = stage.scaled(loop[length], minimum=1)
+    schedule = [f'train_cfg.{length}={n}', f'train_cfg.val_interval={n}', f'default_hooks.checkpoint.interval={n}']
+    if 'val_begin' in loop:
+        schedule.append(f'train_cfg.val_begin={n}')
+    weights = [f'{field}={ckpt}' for field in task.weights]
+    stage.run(
+        label,
+        log_name,
+        osp.join(REPO, 'tools', 'train.py'),
+        task.config,
+        '--work-dir',
+        run_dir,
+        '--cfg-options',
+        *weights,
+        *data_options(task, osp.join(data_root, task.data)),
+        *schedule,
+        *options,
+        epochs=n if length == 'max_epochs' else None,
+    )
+    metrics = val_metrics(run_dir)
+    scale = 100 if task.percent else 1
+    return dict(
+        task=task.name,
+        minutes=stage.minutes[log_name],
+        metric=task.novel[1],
+        novel=round(metrics[task.novel[0]] * scale, 1),
+        base_metric=task.base[1],
+        base=round(metrics[task.base[0]] * scale, 1),
+        config=task.config,
+        checkpoint=checkpoint_of(run_dir),
+        weights=ckpt,
+    )
+
+
+def probe_line(probe: dict) -> str:
+    return f'colour {probe["colour"]:.1f} %, shape {probe["shape"]:.1f} % (chance {probe["shape_chance"]:.0f} %)'
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs', 'quickstart'))
+    parser.add_argument('--work-dir', default=None, help='default: work_dirs/quickstart (work_dirs/ablation)')
     parser.add_argument('--tasks', nargs='+', choices=list(TASKS), default=list(TASKS))
     parser.add_argument('--pretrain-iters', type=int, default=600)
     parser.add_argument(
         '--schedule', type=float, default=1.0, help='scale every fine-tuning schedule and world size (CI runs 0.03)'
     )
     parser.add_argument('--skip-baseline', action='store_true', help='no runs without pre-training')
+    parser.add_argument(
+        '--ablation',
+        action='store_true',
+        help='the paper\'s comparison instead: every pre-training variant of VARIANTS, each fine-tuned on the tasks',
+    )
     parser.add_argument(
         '--threads',
         type=int,
@@ -392,13 +547,11 @@ def main():
     parser.add_argument('--examples', type=int, default=4, help='held-out examples drawn per task')
     args = parser.parse_args()
     start = time.time()
-    work = osp.abspath(args.work_dir)
+    work = osp.abspath(args.work_dir or osp.join(REPO, 'work_dirs', 'ablation' if args.ablation else 'quickstart'))
     data_root = osp.join(work, 'data')
-    stage = Stage(work, args.threads)
+    stage = Stage(work, args.threads, args.schedule)
     tasks = [TASKS[name] for name in args.tasks]
-
-    def scaled(n, minimum=4):
-        return max(minimum, int(round(n * args.schedule)))
+    scaled = stage.scaled
 
     t = time.time()
     print(f'{"1. the embedded world (base-class labels only in training)":<58}', end='', flush=True)
@@ -410,71 +563,27 @@ def main():
     )
     stage.minutes['world'] = round((time.time() - t) / 60, 2)
     print(f' {stage.minutes["world"]:4.1f} min   data: {shown(data_root)}')
-
     iters = max(2, int(args.pretrain_iters))
-    warmup = min(50, iters // 2)
-    stage.run(
-        '2. iCAR pre-training (image-label + image-text)',
-        'pretrain',
-        osp.join(REPO, 'tools', 'train.py'),
-        PRETRAIN,
-        '--work-dir',
-        osp.join(work, 'pretrain'),
-        '--cfg-options',
-        f'train_cfg.max_iters={iters}',
-        f'param_scheduler.0.end={warmup}',
-        f'param_scheduler.1.begin={warmup}',
-        f'param_scheduler.1.end={iters}',
-        f'default_hooks.checkpoint.interval={iters}',
-    )
-    icar = osp.join(work, 'pretrain', 'icar_synthetic.pth')
+    if args.ablation:
+        return ablation(stage, work, data_root, tasks, iters, start)
 
-    from mmengine.config import Config
-
+    icar, probe = pretrain(stage, work, '2. iCAR pre-training (image-label + image-text)', 'pretrain', PRETRAIN, iters)
     runs = [('iCAR pre-trained', 'pretrained', icar)] + (
         [] if args.skip_baseline else [('no pre-training', 'scratch', None)]
     )
     results = []
     for task in tasks:
-        cfg = Config.fromfile(task.config)
-        loop = cfg.train_cfg
-        length = 'max_iters' if 'max_iters' in loop else 'max_epochs'
-        n = scaled(loop[length], minimum=1)
-        schedule = [f'train_cfg.{length}={n}', f'train_cfg.val_interval={n}', f'default_hooks.checkpoint.interval={n}']
-        if 'val_begin' in loop:
-            schedule.append(f'train_cfg.val_begin={n}')
         for name, tag, ckpt in runs:
-            run_dir = osp.join(work, task.name, tag)
-            options = [f'{field}={ckpt}' for field in task.weights] + data_options(task, osp.join(data_root, task.data))
-            stage.run(
+            row = fine_tune(
+                stage,
+                task,
+                data_root,
+                osp.join(work, task.name, tag),
                 f'3. {task.name}, {name}',
                 f'{task.name}_{tag}',
-                osp.join(REPO, 'tools', 'train.py'),
-                task.config,
-                '--work-dir',
-                run_dir,
-                '--cfg-options',
-                *options,
-                *schedule,
-                epochs=n if length == 'max_epochs' else None,
+                ckpt,
             )
-            metrics = val_metrics(run_dir)
-            scale = 100 if task.percent else 1
-            results.append(
-                dict(
-                    task=task.name,
-                    pretraining=name,
-                    minutes=stage.minutes[f'{task.name}_{tag}'],
-                    metric=task.novel[1],
-                    novel=round(metrics[task.novel[0]] * scale, 1),
-                    base_metric=task.base[1],
-                    base=round(metrics[task.base[0]] * scale, 1),
-                    tag=tag,
-                    config=task.config,
-                    checkpoint=checkpoint_of(run_dir),
-                    weights=ckpt,
-                )
-            )
+            results.append(dict(row, pretraining=name, tag=tag))
 
     t = time.time()
     print(f'{"4. drawing held-out examples, novel classes named":<58}', end='', flush=True)
@@ -490,12 +599,17 @@ def main():
 
     minutes = (time.time() - start) / 60
     print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
+    print(f'   linear probe of the pre-trained image encoder: {probe_line(probe)}')
     print(f'   {"task":<14}{"pre-training":<18}{"novel":>8}{"":<13}{"base":>8}{"":<12}{"min":>6}')
     for r in results:
         print(
             f'   {r["task"]:<14}{r["pretraining"]:<18}{r["novel"]:>8.1f} {r["metric"]:<12}'
             f'{r["base"]:>8.1f} {r["base_metric"]:<11}{r["minutes"]:>6.1f}'
         )
+    for name, tag, _ in runs:
+        named = [p for task in tasks for p in pictures[task.name][tag]]
+        right = sum(p['named_right'] for p in named)
+        print(f'   pictures, {name}: {right} of {len(named)} held-out examples named right')
     print(f'   overview: {shown(pictures["overview"])}')
     with open(osp.join(work, 'summary.json'), 'w') as f:
         json.dump(
@@ -503,12 +617,58 @@ def main():
                 minutes=round(minutes, 2),
                 stage_minutes=stage.minutes,
                 threads=args.threads,
+                probe=probe,
                 rows=[{k: v for k, v in r.items() if k not in ('tag', 'weights')} for r in results],
                 pictures=pictures,
             ),
             f,
             indent=1,
         )
+
+
+def ablation(stage: Stage, work: str, data_root: str, tasks: list, iters: int, start: float) -> None:
+    """The paper's comparison in miniature: each variant pre-trained, probed and
+    fine-tuned on the tasks (downstream prompts enriched only when the
+    variant's text encoder learned the descriptions); one row per variant,
+    and one without pre-training."""
+    from mmengine.config import Config
+
+    rows = []
+    for i, (name, config) in enumerate(VARIANTS + (('no pre-training', None),), 1):
+        tag = osp.basename(config).split('_')[0] if config else 'scratch'
+        if config:
+            icar, probe = pretrain(
+                stage, work, f'{i}. {name}: pre-training', osp.join(tag, 'pretrain'), config, iters
+            )
+            enriched = Config.fromfile(config).model.classifier.get('enriched', True)
+        else:
+            icar, probe, enriched = None, None, True
+        row = dict(pretraining=name, config=config and osp.relpath(config, REPO), probe=probe, tasks={})
+        for task in tasks:
+            prompts = [f'{c}.enriched={enriched}' for c in task.classifiers]
+            result = fine_tune(
+                stage,
+                task,
+                data_root,
+                osp.join(work, tag, task.name),
+                f'{i}. {name}: {task.name}',
+                f'{tag}_{task.name}',
+                icar,
+                prompts,
+            )
+            row['tasks'][task.name] = {k: result[k] for k in ('novel', 'base', 'metric', 'base_metric', 'minutes')}
+        rows.append(row)
+    minutes = (time.time() - start) / 60
+    print(f'\nablation ({minutes:.1f} min): novel / base per task on held-out data; probe accuracy in %')
+    head = ''.join(f'{t.name + " " + t.novel[1].split()[-1]:>22}' for t in tasks)
+    print(f'   {"pre-training":<30}{"probe colour":>13}{"shape":>7}{head}')
+    for row in rows:
+        probe = row['probe']
+        cells = ''.join(f'{row["tasks"][t.name]["novel"]:>15.1f} / {row["tasks"][t.name]["base"]:<4.1f}' for t in tasks)
+        probed = f'{probe["colour"]:>13.1f}{probe["shape"]:>7.1f}' if probe else f'{"-":>13}{"-":>7}'
+        print(f'   {row["pretraining"]:<30}{probed}{cells}')
+    with open(osp.join(work, 'ablation.json'), 'w') as f:
+        json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, rows=rows), f, indent=1)
 
 
 if __name__ == '__main__':

@@ -8,6 +8,8 @@
 # layout, which the three task configs load (backbone, text encoder, projector).
 _base_ = 'mmdet::_base_/default_runtime.py'
 
+from icar_mm.datasets.synthetic import ALL_CLASSES  # noqa: E402
+
 dims = 32
 model = dict(
     type='icar_mm.ICARPretrainer',
@@ -37,8 +39,28 @@ train_dataloader = dict(
     dataset=dict(type='icar_mm.SyntheticPretrainDataset', num_labelled=4096, num_captioned=4096, size=64, seed=0),
 )
 
+# what the encoder learned, measured at the end: linear probes of colour and of shape
+# on single-object images of all 16 classes (novel ones included), half to fit, half to test
+val_dataloader = dict(
+    batch_size=128,
+    num_workers=0,
+    persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='pseudo_collate'),
+    dataset=dict(
+        type='icar_mm.SyntheticPretrainDataset',
+        num_labelled=2048,
+        num_captioned=0,
+        size=64,
+        seed=1,
+        label_classes=ALL_CLASSES,
+    ),
+)
+val_evaluator = dict(type='icar_mm.LinearProbeMetric', attributes=('colour', 'shape'))
+
 max_iters = 600
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+val_cfg = dict(type='ValLoop')
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),

@@ -33,6 +33,11 @@ class ICARPretrainer(BaseModel):
             output is average-pooled.
         classifier: :class:`TextCosineClassifier` config with a *trainable*
             text encoder (``frozen=False``) and the label vocabulary.
+        label_head: ``'text'``: the label loss scores with the text-generated
+            cosine classifier (iCAR's deep fusion); ``'linear'``: with a plain
+            linear classifier of the label classes (image classification, and
+            with the image-text loss beside it, shallow fusion), which leaves
+            the text encoder to the image-text loss alone.
         label_loss_weight / text_loss_weight: weights of the two losses (0
             turns one off, e.g. to pre-train without image-text data).
         contrastive_scale: initial temperature (learned, clamped at 100) of
@@ -49,6 +54,7 @@ class ICARPretrainer(BaseModel):
         self,
         backbone: dict,
         classifier: dict,
+        label_head: str = 'text',
         label_loss_weight: float = 1.0,
         text_loss_weight: float = 1.0,
         contrastive_scale: float = 1 / 0.07,
@@ -66,6 +72,9 @@ class ICARPretrainer(BaseModel):
             raise ValueError(
                 'The iCAR objective trains the text encoder: give the classifier a text_encoder with frozen=False.'
             )
+        if label_head not in ('text', 'linear'):
+            raise ValueError(f"label_head must be 'text' (iCAR) or 'linear' (a plain classifier), got {label_head!r}")
+        self.linear_head = torch.nn.Linear(width, self.classifier.num_classes) if label_head == 'linear' else None
         self.label_loss_weight, self.text_loss_weight = label_loss_weight, text_loss_weight
         self.contrastive_log_scale = torch.nn.Parameter(torch.tensor(math.log(contrastive_scale)))
 
@@ -77,9 +86,15 @@ class ICARPretrainer(BaseModel):
         features = self.image_embeddings(inputs)
         if mode == 'loss':
             return self.loss(features, data_samples)
-        if mode == 'predict':  # class scores over the current vocabulary
-            return self.classifier(features).softmax(-1)
+        if mode == 'predict':  # per image: its features (for a probe) and class scores
+            scores = self.label_logits(features).softmax(-1)
+            labels = data_samples['label'] if data_samples else [-1] * len(features)
+            return [dict(features=f, scores=s, label=int(y)) for f, s, y in zip(features, scores, labels)]
         return features
+
+    def label_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """Scores over the label classes: text-generated or linear (``label_head``)."""
+        return self.classifier(features) if self.linear_head is None else self.linear_head(features)
 
     def loss(self, features: torch.Tensor, data_samples: dict) -> Dict[str, torch.Tensor]:
         labels, captions = list(data_samples['label']), list(data_samples['caption'])
@@ -94,7 +109,7 @@ class ICARPretrainer(BaseModel):
         zero = features.sum() * 0  # keeps every parameter in the graph (DDP)
         if labelled and self.label_loss_weight:
             labels = torch.tensor([labels[i] for i in labelled], device=features.device)
-            logits = self.classifier(features[labelled])
+            logits = self.label_logits(features[labelled])
             losses['loss_label'] = self.label_loss_weight * F.cross_entropy(logits, labels)
             losses['acc_label'] = (logits.argmax(-1) == labels).float().mean()
         else:
