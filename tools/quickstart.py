@@ -536,7 +536,7 @@ def main():
     parser.add_argument(
         '--ablation',
         action='store_true',
-        help='the paper\'s comparison instead: every pre-training variant of VARIANTS, each fine-tuned on the tasks',
+        help="the paper's comparison instead: every pre-training variant of VARIANTS, each fine-tuned on the tasks",
     )
     parser.add_argument(
         '--threads',
@@ -637,9 +637,7 @@ def ablation(stage: Stage, work: str, data_root: str, tasks: list, iters: int, s
     for i, (name, config) in enumerate(VARIANTS + (('no pre-training', None),), 1):
         tag = osp.basename(config).split('_')[0] if config else 'scratch'
         if config:
-            icar, probe = pretrain(
-                stage, work, f'{i}. {name}: pre-training', osp.join(tag, 'pretrain'), config, iters
-            )
+            icar, probe = pretrain(stage, work, f'{i}. {name}: pre-training', osp.join(tag, 'pretrain'), config, iters)
             enriched = Config.fromfile(config).model.classifier.get('enriched', True)
         else:
             icar, probe, enriched = None, None, True
