@@ -2,12 +2,13 @@
 objective and its iCAR-layout export, and a shortened end-to-end run."""
 
 import json
+import os
 import os.path as osp
 
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, initialised
+from conftest import REPO, initialised, tool_helpers
 
 PRETRAIN = osp.join(REPO, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synthetic.py')
 
@@ -184,3 +185,141 @@ def test_shortened_quickstart_runs_three_tasks_and_draws_predictions(quickstart_
     assert 'unseen mIoU' in out and 'novel top-1' in out and 'novel AP50' in out
     assert len(out.splitlines()) < 40 and 'mmengine - INFO' not in out
     assert (work / 'logs' / 'pretrain.log').read_text().count('mmengine') > 10
+
+
+def test_linear_probe_reads_only_what_the_features_hold():
+    """Features built to hold the colour of a class but not its shape: the probe
+    finds colour and not shape; with shape added it finds both."""
+    from icar_mm.datasets.synthetic import ALL_CLASSES
+    from icar_mm.evaluation import LinearProbeMetric
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(len(ALL_CLASSES), size=800)
+    colours = sorted({n.split()[0] for n in ALL_CLASSES})
+    shapes = sorted({n.split()[1] for n in ALL_CLASSES})
+    colour = np.eye(4)[[colours.index(ALL_CLASSES[i].split()[0]) for i in labels]]
+    shape = np.eye(4)[[shapes.index(ALL_CLASSES[i].split()[1]) for i in labels]]
+
+    def probe(parts):
+        features = np.concatenate(parts + [rng.normal(0, 0.3, (len(labels), 8))], 1)
+        metric = LinearProbeMetric()
+        metric.dataset_meta = dict(classes=ALL_CLASSES)
+        metric.process(None, [dict(features=torch.tensor(f), label=int(y)) for f, y in zip(features, labels)])
+        return metric.evaluate(len(labels))
+
+    without_shape = probe([colour])
+    assert without_shape['probe/colour'] > 95 and without_shape['probe/shape'] < 40
+    assert without_shape['probe/shape_chance'] == 25.0
+    both = probe([colour, shape])
+    assert both['probe/colour'] > 95 and both['probe/shape'] > 95
+    metric = LinearProbeMetric(attributes=('colour',))
+    metric.dataset_meta = dict(classes=ALL_CLASSES)
+    with pytest.raises(ValueError, match='one attribute per word'):
+        metric.compute_metrics([(torch.zeros(2), 0)] * 4)
+
+
+def test_labelled_pretraining_images_are_object_centric():
+    """ImageNet-style labelled images: the object at the centre; captioned scenes anywhere."""
+    from icar_mm.datasets import SyntheticPretrainDataset
+
+    data = SyntheticPretrainDataset(num_labelled=8, num_captioned=8, size=64)
+    grey = [d['inputs'].float().std(0) > 40 for d in (data[i] for i in range(16))]  # coloured pixels
+    boxes = [np.argwhere(g.numpy()) for g in grey]
+    centres = [(b.min(0) + b.max(0)) / 2 for b in boxes]  # of the coloured pixels' box
+    assert all(np.abs(c - 32).max() <= 1 for c in centres[:8]), centres[:8]
+    assert any(np.abs(c - 32).max() > 6 for c in centres[8:])
+
+
+@pytest.mark.parametrize(
+    'config, loss_label, loss_text, text_from',
+    [
+        ('ic-pretrain', True, False, ()),
+        ('clip-pretrain', False, True, ('loss_text',)),
+        ('shallow-fusion-pretrain', True, True, ('loss_text',)),
+        ('icar-pretrain', True, True, ('loss_label', 'loss_text')),
+        ('icar-pretrain-no-descriptions', True, True, ('loss_label', 'loss_text')),
+    ],
+)
+def test_pretraining_variants_train_what_they_claim(config, loss_label, loss_text, text_from):
+    """The ablation's variants: which losses run, and which of them reach the text encoder."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DefaultScope
+
+    from icar_mm.datasets import SyntheticPretrainDataset
+
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'quickstart', f'{config}_swin-tiny_synthetic.py'))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(cfg.model)
+    model.init_weights()
+    mix = cfg.train_dataloader.dataset  # the variant's data: labelled, captioned or both
+    data = SyntheticPretrainDataset(num_labelled=4 * bool(mix.num_labelled), num_captioned=4 * bool(mix.num_captioned))
+    batch = model.data_preprocessor(pseudo_collate([data[i] for i in range(len(data))]), True)
+    losses = model(batch['inputs'], batch['data_samples'], mode='loss')
+    assert bool(losses['loss_label'] > 0) == loss_label and bool(losses['loss_text'] > 0) == loss_text
+    tower = model.classifier.text_encoder.tower
+    for key in ('loss_label', 'loss_text'):
+        model.zero_grad()
+        loss = model(batch['inputs'], batch['data_samples'], mode='loss')[key]
+        if loss.requires_grad:
+            loss.backward()
+        grad = tower.token_embedding.weight.grad
+        assert (grad is not None and bool(grad.abs().sum() > 0)) == (key in text_from), key
+    assert model.classifier.enriched == (config.startswith('icar-pretrain') and 'no-descriptions' not in config)
+    predicted = model(batch['inputs'], batch['data_samples'], mode='predict')
+    assert predicted[0]['features'].shape == (8 * 32,) and predicted[0]['scores'].shape == (12,)
+    assert [p['label'] for p in predicted] == list(batch['data_samples']['label'])
+
+
+def test_pictures_are_checked_against_the_ground_truth_of_their_examples(tmp_path):
+    """The quickstart's verdict on a drawn example, against the annotations the
+    world writer saved: right only with one box of the right class per object
+    (detection), the label map's classes (segmentation), the true top-1 (action)."""
+    import cv2
+
+    from icar_mm.datasets.synthetic import ALL_CLASSES, write_detection_set, write_segmentation_set
+
+    tool_helpers()
+    import quickstart
+
+    write_detection_set(str(tmp_path / 'detection'), 'val', num_images=6, seed=1)
+    ann = json.load(open(tmp_path / 'detection' / 'annotations' / 'val.json'))
+    image = ann['images'][0]
+    objects = [a for a in ann['annotations'] if a['image_id'] == image['id']]
+    names = {c['id']: c['name'] for c in ann['categories']}
+    truth = quickstart.ground_truth(quickstart.TASKS['detection'], str(tmp_path / 'detection'))(
+        str(tmp_path / 'detection' / 'images' / 'val' / image['file_name'])
+    )
+    assert sorted(t['name'] for t in truth) == sorted(names[a['category_id']] for a in objects)
+
+    def box(a, shift=0.0):
+        x, y, w, h = a['bbox']
+        return [x + shift, y, x + w + shift, y + h]
+
+    right = [dict(label=names[a['category_id']], score=0.9, bbox=box(a, 1.0)) for a in objects]
+    assert quickstart.named_right('detection', dict(detections=right), truth)
+    colour, shape = right[0]['label'].split()
+    wrong_shape = next(n for n in ALL_CLASSES if n.startswith(colour) and not n.endswith(shape))
+    for drawn in (
+        [dict(right[0], label=wrong_shape)] + right[1:],  # the right colour, the wrong shape
+        right + [dict(right[0], score=0.5)],  # one object boxed twice
+        right[1:],  # one object missed
+        [dict(right[0], bbox=box(objects[0], objects[0]['bbox'][2]))] + right[1:],  # beside its object
+    ):
+        assert not quickstart.named_right('detection', dict(detections=drawn), truth)
+
+    classes = ('background',) + ALL_CLASSES
+    write_segmentation_set(str(tmp_path / 'segmentation'), 'val', num_images=4, seed=3, classes=classes)
+    images = tmp_path / 'segmentation' / 'img_dir' / 'val'
+    path = str(images / sorted(os.listdir(images))[0])
+    label_map = cv2.imread(path.replace('img_dir', 'ann_dir')[:-4] + '.png', cv2.IMREAD_UNCHANGED)
+    shown = sorted(classes[i] for i in np.unique(label_map) if 0 < i < len(classes))
+    truth = quickstart.ground_truth(quickstart.TASKS['segmentation'], str(tmp_path / 'segmentation'))(path)
+    assert truth == shown and shown
+    found = [dict(label=n, area=0.1, score=0.9) for n in shown]
+    assert quickstart.named_right('segmentation', dict(segments=found), truth)
+    extra = next(n for n in ALL_CLASSES if n not in shown)
+    assert not quickstart.named_right('segmentation', dict(segments=found + [dict(label=extra)]), truth)
+    assert quickstart.named_right('action', dict(top=[dict(label='circle turning red')]), 'circle turning red')
+    assert not quickstart.named_right('action', dict(top=[dict(label='square turning red')]), 'circle turning red')

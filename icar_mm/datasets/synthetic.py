@@ -109,17 +109,19 @@ def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
 
 
 def render_scene(
-    rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3
+    rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3, centred: bool = False
 ) -> Tuple[np.ndarray, List[dict]]:
-    """One RGB image and its objects (class name, box xywh, binary mask), non-overlapping."""
+    """One RGB image and its objects (class name, box xywh, binary mask),
+    non-overlapping; ``centred``: one object at the centre (object-centric,
+    as in ImageNet)."""
     img = _background(rng, size)
     objects, occupied = [], np.zeros((size, size), bool)
-    for _ in range(int(rng.integers(1, max_objects + 1))):
+    for _ in range(1 if centred else int(rng.integers(1, max_objects + 1))):
         name = classes[int(rng.integers(len(classes)))]
         colour, shape = name.split(' ')
         for _try in range(20):
             r = int(rng.integers(size // 10, size // 5))
-            cx, cy = (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
+            cx, cy = (size // 2,) * 2 if centred else (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
             mask = _shape_mask(shape, cx, cy, r, size)
             if not (mask & occupied).any():
                 break
