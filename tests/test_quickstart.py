@@ -8,7 +8,7 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from conftest import REPO, initialised, tool_helpers
+from conftest import REPO, THREADS, initialised, run_tool, tool_helpers
 
 PRETRAIN = osp.join(REPO, 'configs', 'quickstart', 'icar-pretrain_swin-tiny_synthetic.py')
 
@@ -323,3 +323,38 @@ def test_pictures_are_checked_against_the_ground_truth_of_their_examples(tmp_pat
     assert not quickstart.named_right('segmentation', dict(segments=found + [dict(label=extra)]), truth)
     assert quickstart.named_right('action', dict(top=[dict(label='circle turning red')]), 'circle turning red')
     assert not quickstart.named_right('action', dict(top=[dict(label='square turning red')]), 'circle turning red')
+
+
+@pytest.mark.slow
+def test_shortened_ablation_prints_a_row_per_variant(tmp_path):
+    """--ablation end to end on a shortened schedule (two variants, one task): each
+    variant pre-trained, probed and fine-tuned, one table, ablation.json."""
+    out = run_tool(
+        'tools/quickstart.py',
+        '--ablation',
+        '--variants',
+        'ic-pretrain',
+        'icar-pretrain',
+        '--tasks',
+        'action',
+        '--pretrain-iters',
+        4,
+        '--schedule',
+        0.03,
+        '--work-dir',
+        tmp_path,
+        '--threads',
+        THREADS,
+    )
+    rows = json.load(open(tmp_path / 'ablation.json'))['rows']
+    assert [r['pretraining'] for r in rows] == ['image classification only', 'iCAR deep fusion', 'no pre-training']
+    for row in rows[:2]:
+        assert set(row['probe']) >= {'colour', 'shape', 'shape_chance'}
+        assert len(row['tasks']['action']['novel_runs']) == 3  # fine-tuning seeds
+    assert rows[2]['probe'] is None
+    table = out[out.index('ablation (') :]
+    assert all(r['pretraining'] in table for r in rows) and 'action novel / base' in table
+    # downstream prompts follow the pre-training: names only where the text encoder never saw descriptions
+    config = 'ov-video-swin_icar-swin-tiny_synthetic-actions.py'
+    dumped = {tag: (tmp_path / tag / 'action_seed0' / config).read_text() for tag in ('ic-pretrain', 'icar-pretrain')}
+    assert 'enriched=False' in dumped['ic-pretrain'] and 'enriched=True' in dumped['icar-pretrain']

@@ -47,6 +47,9 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 
 CONFIGS = osp.join(REPO, 'configs', 'quickstart')
 PRETRAIN = osp.join(CONFIGS, 'icar-pretrain_swin-tiny_synthetic.py')
+# fine-tuning seeds per task in the ablation: action's 20 novel val clips make its top-1 move in
+# steps of 5 points, and its runs are the shortest
+ABLATION_SEEDS = dict(action=3)
 # the paper's comparison (--ablation): (row, pre-training config), each fine-tuned like the default
 VARIANTS = (
     ('image classification only', osp.join(CONFIGS, 'ic-pretrain_swin-tiny_synthetic.py')),
@@ -539,6 +542,13 @@ def main():
         help="the paper's comparison instead: every pre-training variant of VARIANTS, each fine-tuned on the tasks",
     )
     parser.add_argument(
+        '--variants',
+        nargs='+',
+        choices=[variant_tag(c) for _, c in VARIANTS],
+        default=[variant_tag(c) for _, c in VARIANTS],
+        help='with --ablation: these variants only (default: all)',
+    )
+    parser.add_argument(
         '--threads',
         type=int,
         default=2,
@@ -565,7 +575,8 @@ def main():
     print(f' {stage.minutes["world"]:4.1f} min   data: {shown(data_root)}')
     iters = max(2, int(args.pretrain_iters))
     if args.ablation:
-        return ablation(stage, work, data_root, tasks, iters, start)
+        variants = tuple(v for v in VARIANTS if variant_tag(v[1]) in args.variants)
+        return ablation(stage, work, data_root, tasks, variants, iters, start)
 
     icar, probe = pretrain(stage, work, '2. iCAR pre-training (image-label + image-text)', 'pretrain', PRETRAIN, iters)
     runs = [('iCAR pre-trained', 'pretrained', icar)] + (
@@ -599,7 +610,7 @@ def main():
 
     minutes = (time.time() - start) / 60
     print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
-    print(f'   linear probe of the pre-trained image encoder: {probe_line(probe)}')
+    print(f'   linear probe of the pre-trained encoder (held-out centred objects): {probe_line(probe)}')
     print(f'   {"task":<14}{"pre-training":<18}{"novel":>8}{"":<13}{"base":>8}{"":<12}{"min":>6}')
     for r in results:
         print(
@@ -626,7 +637,27 @@ def main():
         )
 
 
-def ablation(stage: Stage, work: str, data_root: str, tasks: list, iters: int, start: float) -> None:
+def column(task: Task) -> str:
+    """An ablation column's heading: the task and its two figures."""
+    return f'{task.name} {task.novel[1].split()[0]} / {task.base[1].split()[0]}'
+
+
+def cell(figures: dict) -> str:
+    """novel / base, each with +- half its range over seeds when there are several."""
+
+    def one(key):
+        runs = figures[f'{key}_runs']
+        return f'{figures[key]:.1f}' + (f'+-{(max(runs) - min(runs)) / 2:.1f}' if len(runs) > 1 else '')
+
+    return f'{one("novel")} / {one("base")}'
+
+
+def variant_tag(config: str) -> str:
+    """A variant's short name: its config's algorithm field (``ic-pretrain``)."""
+    return osp.basename(config).split('_')[0]
+
+
+def ablation(stage: Stage, work: str, data_root: str, tasks: list, variants: tuple, iters: int, start: float) -> None:
     """The paper's comparison in miniature: each variant pre-trained, probed and
     fine-tuned on the tasks (downstream prompts enriched only when the
     variant's text encoder learned the descriptions); one row per variant,
@@ -634,8 +665,8 @@ def ablation(stage: Stage, work: str, data_root: str, tasks: list, iters: int, s
     from mmengine.config import Config
 
     rows = []
-    for i, (name, config) in enumerate(VARIANTS + (('no pre-training', None),), 1):
-        tag = osp.basename(config).split('_')[0] if config else 'scratch'
+    for i, (name, config) in enumerate(variants + (('no pre-training', None),), 1):
+        tag = variant_tag(config) if config else 'scratch'
         if config:
             icar, probe = pretrain(stage, work, f'{i}. {name}: pre-training', osp.join(tag, 'pretrain'), config, iters)
             enriched = Config.fromfile(config).model.classifier.get('enriched', True)
@@ -644,27 +675,38 @@ def ablation(stage: Stage, work: str, data_root: str, tasks: list, iters: int, s
         row = dict(pretraining=name, config=config and osp.relpath(config, REPO), probe=probe, tasks={})
         for task in tasks:
             prompts = [f'{c}.enriched={enriched}' for c in task.classifiers]
-            result = fine_tune(
-                stage,
-                task,
-                data_root,
-                osp.join(work, tag, task.name),
-                f'{i}. {name}: {task.name}',
-                f'{tag}_{task.name}',
-                icar,
-                prompts,
+            seeds = range(ABLATION_SEEDS.get(task.name, 1))
+            runs = [
+                fine_tune(
+                    stage,
+                    task,
+                    data_root,
+                    osp.join(work, tag, f'{task.name}_seed{seed}'),
+                    f'{i}. {name}: {task.name}' + (f', seed {seed}' if len(seeds) > 1 else ''),
+                    f'{tag}_{task.name}_seed{seed}',
+                    icar,
+                    [*prompts, f'randomness.seed={seed}'],
+                )
+                for seed in seeds
+            ]
+            row['tasks'][task.name] = dict(
+                {k: round(float(np.mean([r[k] for r in runs])), 1) for k in ('novel', 'base')},
+                **{f'{k}_runs': [r[k] for r in runs] for k in ('novel', 'base')},
+                metric=task.novel[1],
+                base_metric=task.base[1],
+                minutes=round(sum(r['minutes'] for r in runs), 2),
             )
-            row['tasks'][task.name] = {k: result[k] for k in ('novel', 'base', 'metric', 'base_metric', 'minutes')}
         rows.append(row)
     minutes = (time.time() - start) / 60
     print(f'\nablation ({minutes:.1f} min): novel / base per task on held-out data; probe accuracy in %')
-    head = ''.join(f'{t.name + " " + t.novel[1].split()[-1]:>22}' for t in tasks)
-    print(f'   {"pre-training":<30}{"probe colour":>13}{"shape":>7}{head}')
+    print(f'   {"pre-training":<30}{"probe: colour":>14}{"shape":>7}' + ''.join(f'{column(t):>24}' for t in tasks))
     for row in rows:
         probe = row['probe']
-        cells = ''.join(f'{row["tasks"][t.name]["novel"]:>15.1f} / {row["tasks"][t.name]["base"]:<4.1f}' for t in tasks)
-        probed = f'{probe["colour"]:>13.1f}{probe["shape"]:>7.1f}' if probe else f'{"-":>13}{"-":>7}'
-        print(f'   {row["pretraining"]:<30}{probed}{cells}')
+        probed = f'{probe["colour"]:>14.1f}{probe["shape"]:>7.1f}' if probe else f'{"-":>14}{"-":>7}'
+        print(f'   {row["pretraining"]:<30}{probed}' + ''.join(f'{cell(row["tasks"][t.name]):>24}' for t in tasks))
+    spread = [t.name for t in tasks if ABLATION_SEEDS.get(t.name, 1) > 1]
+    if spread:
+        print(f'   {" and ".join(spread)}: mean of {ABLATION_SEEDS[spread[0]]} fine-tuning seeds, +- half their range')
     with open(osp.join(work, 'ablation.json'), 'w') as f:
         json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, rows=rows), f, indent=1)
 
