@@ -3,6 +3,7 @@ offline, on CPU, in minutes.
 
     python tools/quickstart.py [--work-dir work_dirs/quickstart] [--tasks detection segmentation action]
                                [--pretrain-iters 600] [--schedule 1.0] [--skip-baseline] [--threads 2]
+    python tools/quickstart.py --ablation [--variants ic-pretrain clip-pretrain ...]
 
 1. write the world (icar_mm.datasets.synthetic): colour-shape scenes with
    boxes and masks, and clips of shapes that slide, grow, shrink or blink;
@@ -10,6 +11,7 @@ offline, on CPU, in minutes.
    and in the pre-training's captions, never as training labels);
 2. pre-train once with the iCAR objective (configs/quickstart/icar-pretrain_*):
    one image encoder, one shared text encoder, image-label + image-text losses;
+   a linear probe of colour and shape on the image encoder at the end;
 3. fine-tune each task from that checkpoint and, for comparison, without it,
    through tools/train.py and the configs under configs/quickstart/, and
    evaluate base and novel classes at the end of training: detection (novel
@@ -17,6 +19,11 @@ offline, on CPU, in minutes.
 4. draw held-out examples with a vocabulary that includes the novel classes,
    and one overview that puts the three tasks side by side;
 5. print the table and write summary.json.
+
+--ablation runs the paper's comparison instead: each pre-training of VARIANTS
+(image classification, image-text alignment, shallow fusion, iCAR's deep
+fusion with and without descriptions), probed and fine-tuned on every task;
+one table, and ablation.json.
 
 The terminal shows one line per stage; each stage's full log and config are
 in the work directory (named on its line).
@@ -698,17 +705,22 @@ def ablation(stage: Stage, work: str, data_root: str, tasks: list, variants: tup
             )
         rows.append(row)
     minutes = (time.time() - start) / 60
+    print_ablation(rows, tasks, minutes)
+    with open(osp.join(work, 'ablation.json'), 'w') as f:
+        json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, rows=rows), f, indent=1)
+
+
+def print_ablation(rows: list, tasks: list, minutes: float) -> None:
+    """The ablation's table: a row per variant, the probe and novel / base per task."""
     print(f'\nablation ({minutes:.1f} min): novel / base per task on held-out data; probe accuracy in %')
-    print(f'   {"pre-training":<30}{"probe: colour":>14}{"shape":>7}' + ''.join(f'{column(t):>24}' for t in tasks))
+    print(f'   {"pre-training":<30}{"probe: colour":>14}{"shape":>7}' + ''.join(f'{column(t):>30}' for t in tasks))
     for row in rows:
         probe = row['probe']
         probed = f'{probe["colour"]:>14.1f}{probe["shape"]:>7.1f}' if probe else f'{"-":>14}{"-":>7}'
-        print(f'   {row["pretraining"]:<30}{probed}' + ''.join(f'{cell(row["tasks"][t.name]):>24}' for t in tasks))
+        print(f'   {row["pretraining"]:<30}{probed}' + ''.join(f'{cell(row["tasks"][t.name]):>30}' for t in tasks))
     spread = [t.name for t in tasks if ABLATION_SEEDS.get(t.name, 1) > 1]
     if spread:
         print(f'   {" and ".join(spread)}: mean of {ABLATION_SEEDS[spread[0]]} fine-tuning seeds, +- half their range')
-    with open(osp.join(work, 'ablation.json'), 'w') as f:
-        json.dump(dict(minutes=round(minutes, 2), stage_minutes=stage.minutes, rows=rows), f, indent=1)
 
 
 if __name__ == '__main__':
