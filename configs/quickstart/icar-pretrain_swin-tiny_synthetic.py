@@ -53,20 +53,10 @@ train_dataloader = dict(
 # on single-object images of all 16 classes (novel ones included), half to fit, half to test;
 # tools/test.py runs the same probe on a saved checkpoint (object_centric=False: objects anywhere)
 val_dataloader = dict(
+    train_dataloader,
     batch_size=128,
-    num_workers=0,
-    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
-    collate_fn=dict(type='pseudo_collate'),
-    dataset=dict(
-        type='icar_mm.SyntheticPretrainDataset',
-        num_labelled=2048,
-        num_captioned=0,
-        object_centric=True,
-        size=64,
-        seed=1,
-        label_classes=ALL_CLASSES,
-    ),
+    dataset=dict(train_dataloader['dataset'], num_labelled=2048, num_captioned=0, seed=1, label_classes=ALL_CLASSES),
 )
 val_evaluator = dict(type='icar_mm.LinearProbeMetric', attributes=('colour', 'shape'))
 test_dataloader = val_dataloader
