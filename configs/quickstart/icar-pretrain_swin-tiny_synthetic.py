@@ -43,7 +43,7 @@ train_dataloader = dict(
         type='icar_mm.SyntheticPretrainDataset',
         num_labelled=4096,
         num_captioned=4096,
-        object_centric=True,
+        object_centric=False,
         size=64,
         seed=0,
     ),

@@ -108,26 +108,31 @@ def _shape_mask(shape: str, cx: int, cy: int, r: int, size: int) -> np.ndarray:
     return mask.astype(bool)
 
 
+def cell_centres(rng: np.random.Generator, size: int, num: int) -> List[Tuple[int, int]]:
+    """Centres of ``num`` distinct cells of the world's 2x2 grid, each moved
+    by up to ``size // 32`` px: objects never overlap, and each sits where a
+    tiny Swin's last-stage tokens see it whole (a 64 px image has 2x2 of them)."""
+    cell, jitter = size // 2, size // 32
+    return [
+        (cell // 2 + cell * (k % 2) + int(dx), cell // 2 + cell * (k // 2) + int(dy))
+        for k, (dx, dy) in zip(rng.permutation(4)[:num], rng.integers(-jitter, jitter + 1, (num, 2)))
+    ]
+
+
 def render_scene(
     rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3, centred: bool = False
 ) -> Tuple[np.ndarray, List[dict]]:
-    """One RGB image and its objects (class name, box xywh, binary mask),
-    non-overlapping; ``centred``: one object at the centre (object-centric,
-    as in ImageNet)."""
+    """One RGB image and its objects (class name, box xywh, binary mask), one
+    object per cell of a 2x2 grid (:func:`cell_centres`); ``centred``: one
+    object at the image centre instead."""
     img = _background(rng, size)
-    objects, occupied = [], np.zeros((size, size), bool)
-    for _ in range(1 if centred else int(rng.integers(1, max_objects + 1))):
+    num = 1 if centred else int(rng.integers(1, min(max_objects, 4) + 1))
+    centres = [(size // 2, size // 2)] if centred else cell_centres(rng, size, num)
+    objects = []
+    for cx, cy in centres:
         name = classes[int(rng.integers(len(classes)))]
         colour, shape = name.split(' ')
-        for _try in range(20):
-            r = int(rng.integers(size // 10, size // 5))
-            cx, cy = (size // 2,) * 2 if centred else (int(v) for v in rng.integers(r + 1, size - r - 1, 2))
-            mask = _shape_mask(shape, cx, cy, r, size)
-            if not (mask & occupied).any():
-                break
-        else:
-            continue
-        occupied |= mask
+        mask = _shape_mask(shape, cx, cy, int(rng.integers(size // 10, size // 5)), size)
         rgb = np.array(COLOURS[colour][0]) + rng.normal(0, 8, 3)
         img[mask] = np.clip(rgb, 0, 255).astype(np.uint8)
         ys, xs = np.nonzero(mask)
@@ -249,7 +254,8 @@ def render_clip(rng: np.random.Generator, name: str, size: int = 64, num_frames:
     before = others[int(rng.integers(len(others)))] if len(words) == 3 else colour
     bg = _background(rng, size)
     r = size // 6
-    start, end = rng.integers(r + 1, size - r - 1, (2, 2))
+    start = np.array(cell_centres(rng, size, 1)[0])
+    end = start + rng.integers(-(size // 32), size // 32 + 1, 2)  # a drift within its cell
     frames = []
     for i, t in enumerate(np.linspace(0, 1, num_frames)):
         frame = bg.copy()
