@@ -218,16 +218,28 @@ def test_linear_probe_reads_only_what_the_features_hold():
         metric.compute_metrics([(torch.zeros(2), 0)] * 4)
 
 
-def test_labelled_pretraining_images_are_object_centric():
-    """ImageNet-style labelled images: the object at the centre; captioned scenes anywhere."""
+def test_objects_sit_one_per_grid_cell():
+    """The world's placement: each object within size // 32 px of the centre of
+    its own cell of a 2x2 grid; 'centre' and 'anywhere' for comparison; a
+    wrong placement is named."""
     from icar_mm.datasets import SyntheticPretrainDataset
+    from icar_mm.datasets.synthetic import ALL_CLASSES, render_scene
 
-    data = SyntheticPretrainDataset(num_labelled=8, num_captioned=8, size=64)
-    grey = [d['inputs'].float().std(0) > 40 for d in (data[i] for i in range(16))]  # coloured pixels
-    boxes = [np.argwhere(g.numpy()) for g in grey]
-    centres = [(b.min(0) + b.max(0)) / 2 for b in boxes]  # of the coloured pixels' box
-    assert all(np.abs(c - 32).max() <= 1 for c in centres[:8]), centres[:8]
-    assert any(np.abs(c - 32).max() > 6 for c in centres[8:])
+    def centres(placement, size=64):
+        rng = np.random.default_rng(0)
+        for _ in range(40):
+            for o in render_scene(rng, size, ALL_CLASSES, placement=placement)[1]:
+                x, y, w, h = o['bbox']
+                yield np.array([x + (w - 1) / 2, y + (h - 1) / 2])
+
+    for size in (64, 128):
+        for c in centres('grid', size):
+            offset = np.abs(c - (size // 4 + size // 2 * (c >= size // 2)))
+            assert offset.max() <= size // 32 + 1, (size, c)
+    assert all(np.abs(c - 32).max() <= 1 for c in centres('centre'))
+    assert np.percentile([np.abs((c % 32) - 16).max() for c in centres('anywhere')], 90) > 6
+    with pytest.raises(ValueError, match="placement must be one of .*got 'middle'"):
+        SyntheticPretrainDataset(placement='middle')
 
 
 @pytest.mark.parametrize(

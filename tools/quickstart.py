@@ -617,7 +617,7 @@ def main():
 
     minutes = (time.time() - start) / 60
     print(f'\n5. summary ({minutes:.1f} min): held-out data; novel classes never labelled in training')
-    print(f'   linear probe of the pre-trained encoder (held-out centred objects): {probe_line(probe)}')
+    print(f'   linear probe of the pre-trained encoder (held-out single objects): {probe_line(probe)}')
     print(f'   {"task":<14}{"pre-training":<18}{"novel":>8}{"":<13}{"base":>8}{"":<12}{"min":>6}')
     for r in results:
         print(

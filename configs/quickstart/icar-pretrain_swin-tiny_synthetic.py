@@ -29,10 +29,10 @@ model = dict(
     text_loss_weight=1.0,
 )
 
-# batch mix = ratio of the two parts (here 1:1). Labelled images are object-centric, as
-# ImageNet's are: with objects anywhere this tiny Swin learns colour but not shape in
-# 600 steps (shape there needs translation invariance it has no time to learn), while
-# centred objects teach it shape; captioned scenes keep their objects anywhere.
+# batch mix = ratio of the two parts (here 1:1). Objects sit one per cell of the world's
+# 2x2 grid: with objects anywhere this tiny Swin learns colour but not shape in 600 steps
+# (shape anywhere needs a translation invariance it has no time to learn; README, "what
+# was losing shape"); placement='anywhere' (train and val) shows it.
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,
@@ -43,7 +43,6 @@ train_dataloader = dict(
         type='icar_mm.SyntheticPretrainDataset',
         num_labelled=4096,
         num_captioned=4096,
-        object_centric=False,
         size=64,
         seed=0,
     ),
@@ -51,7 +50,7 @@ train_dataloader = dict(
 
 # what the encoder learned, measured at the end: linear probes of colour and of shape
 # on single-object images of all 16 classes (novel ones included), half to fit, half to test;
-# tools/test.py runs the same probe on a saved checkpoint (object_centric=False: objects anywhere)
+# tools/test.py runs the same probe on a saved checkpoint
 val_dataloader = dict(
     train_dataloader,
     batch_size=128,

@@ -72,7 +72,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(unseen_classes='synthetic:novel')
 test_evaluator = val_evaluator
 
-max_iters = 300
+max_iters = 600
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 optim_wrapper = dict(optimizer=dict(lr=1e-3))
 param_scheduler = [

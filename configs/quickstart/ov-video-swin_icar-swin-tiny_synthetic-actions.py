@@ -1,6 +1,6 @@
 # Quickstart stage 3c: the Kinetics-400 base-to-novel config path, shrunk to CPU
 # minutes: the tiny 2D iCAR Swin inflated by mmaction's inflation, 8-frame 64 px
-# clips of a sliding shape that changes colour midway ("circle turning red",
+# clips of a shape that changes colour midway ("circle turning red",
 # icar_mm.datasets.synthetic). Trained
 # on the 12 base actions (novel logits masked), tested on all 16 with OVAccMetric
 # (base / novel top-1). Backbone, image projector and (frozen) text encoder start

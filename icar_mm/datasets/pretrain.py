@@ -1,7 +1,7 @@
 """Pre-training data of the embedded world, rendered on the fly (deterministic
-per index): image-label samples (one base-class object per image, ImageNet
-style: object-centric by default) and image-text samples (scenes of several
-objects anywhere, with a caption that names them all, novel classes included)."""
+per index): image-label samples (one base-class object per image) and
+image-text samples (scenes of several objects, with a caption that names them
+all, novel classes included)."""
 
 from typing import Optional, Sequence
 
@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..registry import DATASETS
-from .synthetic import ALL_CLASSES, BASE_CLASSES, caption_of, render_scene
+from .synthetic import ALL_CLASSES, BASE_CLASSES, PLACEMENTS, caption_of, render_scene
 
 
 @DATASETS.register_module()
@@ -25,10 +25,9 @@ class SyntheticPretrainDataset(Dataset):
     Args:
         label_classes: classes of the labelled images (labels index this list).
         caption_classes: classes drawn in captioned scenes (may include novel ones).
-        object_centric: labelled images show their object at the centre (as
-            ImageNet's photos do) rather than anywhere. A tiny Swin trained for
-            minutes learns shape from centred objects, but not from objects
-            anywhere: that needs translation invariance it has no time to learn.
+        placement: where objects sit (:func:`render_scene`): ``'grid'``, the
+            world's own, or ``'anywhere'`` / ``'centre'`` to measure what
+            position does to what a model learns.
     """
 
     def __init__(
@@ -40,11 +39,13 @@ class SyntheticPretrainDataset(Dataset):
         label_classes: Sequence[str] = BASE_CLASSES,
         caption_classes: Sequence[str] = ALL_CLASSES,
         max_objects: int = 3,
-        object_centric: bool = True,
+        placement: str = 'grid',
         metainfo: Optional[dict] = None,
     ):
+        if placement not in PLACEMENTS:
+            raise ValueError(f'placement must be one of {PLACEMENTS}, got {placement!r}')
         self.num_labelled, self.num_captioned = num_labelled, num_captioned
-        self.size, self.seed, self.max_objects, self.object_centric = size, seed, max_objects, object_centric
+        self.size, self.seed, self.max_objects, self.placement = size, seed, max_objects, placement
         self.label_classes, self.caption_classes = list(label_classes), list(caption_classes)
         self.metainfo = dict(classes=tuple(label_classes), **(metainfo or {}))
 
@@ -60,7 +61,7 @@ class SyntheticPretrainDataset(Dataset):
                 self.size,
                 self.label_classes if labelled else self.caption_classes,
                 max_objects=1 if labelled else self.max_objects,
-                centred=labelled and self.object_centric,
+                placement=self.placement,
             )
             if objects:
                 break

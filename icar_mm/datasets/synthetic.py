@@ -5,9 +5,10 @@ description. Some pairs are *novel*: they appear in images and captions but
 never as box labels in the base split. Every colour and every shape also
 appears in base classes, so novel classes are reachable by composition.
 
-Its actions are colour changes ("circle turning red", shipped as the
-``synthetic_actions`` vocabulary): a sliding shape that takes that colour
-midway through the clip; the actions ending as novel objects are novel.
+Objects sit one per cell of a 2x2 grid (:func:`cell_centres`). Its actions
+are colour changes ("circle turning red", shipped as the
+``synthetic_actions`` vocabulary): a shape drifting in its cell takes that
+colour midway through the clip; the actions ending as novel objects are novel.
 
 Writers (all deterministic by seed, offline, a few seconds):
   * :func:`write_detection_set`  COCO-format json with boxes, masks and captions;
@@ -64,8 +65,8 @@ def action_name(shape: str, colour: str) -> str:
 
 
 def action_vocabulary() -> List[dict]:
-    """The actions: a shape that slides across and changes its colour to one
-    of the four, midway through the clip (name + description)."""
+    """The actions: a shape that changes its colour to one of the four,
+    midway through the clip (name + description)."""
     return [
         dict(name=action_name(s, c), description=f'{SHAPES[s]}, changing its colour to {COLOURS[c][1]}.')
         for s in SHAPES
@@ -119,20 +120,38 @@ def cell_centres(rng: np.random.Generator, size: int, num: int) -> List[Tuple[in
     ]
 
 
+PLACEMENTS = ('grid', 'anywhere', 'centre')
+
+
+def _centres(rng: np.random.Generator, size: int, num: int, placement: str) -> List[Tuple[int, int]]:
+    if placement == 'grid':
+        return cell_centres(rng, size, num)
+    if placement == 'centre':
+        return [(size // 2, size // 2)][:num]
+    if placement == 'anywhere':  # far enough from the border for the largest object
+        return [tuple(int(v) for v in rng.integers(size // 5 + 1, size - size // 5 - 1, 2)) for _ in range(num)]
+    raise ValueError(f'placement must be one of {PLACEMENTS}, got {placement!r}')
+
+
 def render_scene(
-    rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3, centred: bool = False
+    rng: np.random.Generator, size: int, classes: Sequence[str], max_objects: int = 3, placement: str = 'grid'
 ) -> Tuple[np.ndarray, List[dict]]:
-    """One RGB image and its objects (class name, box xywh, binary mask), one
-    object per cell of a 2x2 grid (:func:`cell_centres`); ``centred``: one
-    object at the image centre instead."""
+    """One RGB image and its objects (class name, box xywh, binary mask).
+
+    ``placement``: ``'grid'`` (the world's own) one object per cell of a 2x2
+    grid (:func:`cell_centres`); ``'anywhere'`` at random positions, objects
+    that would overlap an earlier one left out; ``'centre'`` one object at the
+    image centre.
+    """
     img = _background(rng, size)
-    num = 1 if centred else int(rng.integers(1, min(max_objects, 4) + 1))
-    centres = [(size // 2, size // 2)] if centred else cell_centres(rng, size, num)
-    objects = []
-    for cx, cy in centres:
+    objects, occupied = [], np.zeros((size, size), bool)
+    for cx, cy in _centres(rng, size, int(rng.integers(1, min(max_objects, 4) + 1)), placement):
         name = classes[int(rng.integers(len(classes)))]
         colour, shape = name.split(' ')
         mask = _shape_mask(shape, cx, cy, int(rng.integers(size // 10, size // 5)), size)
+        if (mask & occupied).any():
+            continue
+        occupied |= mask
         rgb = np.array(COLOURS[colour][0]) + rng.normal(0, 8, 3)
         img[mask] = np.clip(rgb, 0, 255).astype(np.uint8)
         ys, xs = np.nonzero(mask)
@@ -245,7 +264,8 @@ def write_segmentation_set(
 
 
 def render_clip(rng: np.random.Generator, name: str, size: int = 64, num_frames: int = 16) -> List[np.ndarray]:
-    """RGB frames of one clip: a shape sliding across a textured background.
+    """RGB frames of one clip: a shape drifting in a cell of the grid, on a
+    textured background.
     ``name`` is an object ("red circle": that colour throughout) or an action
     ("circle turning red": another colour until midway, then red)."""
     words = name.split(' ')
