@@ -204,7 +204,7 @@ class Stage:
         self.tty = sys.stdout.isatty()
         self.minutes = {}
 
-    def scaled(self, n: int, minimum: int = 4) -> int:
+    def scaled(self, n: int, minimum: int = 8) -> int:
         """A schedule length or world size scaled by ``--schedule``."""
         return max(minimum, int(round(n * self.schedule)))
 
